@@ -1,0 +1,1 @@
+"""What D sees: augmentations applied to real and fake images alike (ADA, DiffAugment)."""

@@ -1,0 +1,1 @@
+"""Command-line entry points: thin layers that parse, call the library, and report errors."""

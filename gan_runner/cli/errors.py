@@ -1,0 +1,91 @@
+"""One line per user error: what is wrong and how to fix it, never a traceback.
+
+Hydra's own errors (unknown group option, unknown key, wrong type) arrive as multi-line
+messages; ``describe`` boils them down to the line a user needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from gan_runner.errors import UserError
+
+T = TypeVar("T")
+EXIT_USER_ERROR = 2
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    chain = [error]
+    while chain[-1].__cause__ is not None and len(chain) < 5:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
+def describe(error: BaseException) -> str:
+    """The one-line message for a user error (UserError, or a Hydra/OmegaConf config error)."""
+    chain = _chain(error)
+    for item in chain:
+        if isinstance(item, UserError):
+            return str(item)
+    text = "\n".join(str(e) for e in chain)
+    missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    if missing:
+        group, name = missing.groups()
+        options = re.findall(r"^\t(\S+)$", text.split("Available options", 1)[-1], re.M)
+        hint = f"choose one of: {', '.join(options)}" if options else "check the spelling"
+        return f"unknown {group} option {name!r} ({hint})"
+    unknown_key = re.search(r"Could not override '([^']+)'", text)
+    if unknown_key and "not in" in text:
+        return (f"{unknown_key.group(1)} is not a known setting "
+                "(see `gan-train --cfg job` for the valid keys)")
+    bad_value = re.search(r"Value '([^']*)' (?:of type '\w+' )?could not be converted to (\w+)",
+                          text)
+    key = re.search(r"full_key: (\S+)", text)
+    if bad_value and key:
+        return (f"{key.group(1)}={bad_value.group(1)} is not valid "
+                f"(expected a value of type {bad_value.group(2)})")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), repr(error))
+    return first
+
+
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
+    """For Hydra task functions: Hydra would print its own banner before a task's exception,
+    so user errors leave the task as an exit status instead (SystemExit passes through)."""
+
+    @functools.wraps(task)
+    def wrapped(*args: object, **kwargs: object) -> T:
+        try:
+            return task(*args, **kwargs)
+        except UserError as error:
+            fail(describe(error))
+
+    return wrapped
+
+
+def run_reporting_errors(main: Callable[[], T]) -> T:
+    """Run an entry point; user and config errors become one line and exit status 2.
+
+    HYDRA_FULL_ERROR makes Hydra raise instead of printing its own multi-line report, so the
+    message can be shortened here; program bugs still show their traceback.
+    """
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        return main()
+    except (UserError, HydraException, OmegaConfBaseException) as error:
+        fail(describe(error))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Structured configs: the dataclass schemas that validate every option, and their registration."""

@@ -1,0 +1,39 @@
+"""Composing and validating a run config outside the command line (tests, notebooks, tools)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from gan_runner.config.schema import TrainConfig
+from gan_runner.config.store import register_configs
+from gan_runner.errors import UserError
+
+
+def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The config ``gan-train OVERRIDES...`` would run with."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module("gan_runner.conf", version_base=None):
+        return compose("train", overrides=list(overrides))
+
+
+def validated(cfg: DictConfig) -> TrainConfig:
+    """Dataclass objects (running every ``__post_init__`` range check) from a composed config."""
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except UserError:
+        raise
+    except Exception as error:  # OmegaConf wraps exceptions raised in __post_init__
+        for item in (error.__cause__, error.__context__):
+            if isinstance(item, UserError):
+                raise item from None
+        raise
+
+
+def as_dict(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain data: stored in checkpoints, compared on resume."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,239 @@
+"""Dataclass schemas for every config group.
+
+Hydra merges each YAML option onto its schema, so an unknown key or a value of the wrong type is
+rejected while the config is composed; ``__post_init__`` checks ranges once the config is turned
+into these objects (``OmegaConf.to_object``), before anything is built or written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from gan_runner.errors import UserError
+
+
+def require(condition: bool, key: str, value: Any, expected: str) -> None:
+    """Reject a config value with the one-line message users see."""
+    if not condition:
+        raise UserError(f"{key}={value!r} is not valid", f"expected {expected}")
+
+
+def require_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    require(value in choices, key, value, "one of " + "|".join(choices))
+
+
+# ---------------------------------------------------------------- dataset
+@dataclass
+class ToyDatasetConfig:
+    """A 2-D Gaussian mixture, sampled once from ``seed`` into ``num_samples`` points."""
+
+    name: str = MISSING
+    num_samples: int = 100_000
+    std: float = 0.05
+    scale: float = 2.0  # ring radius, or grid spacing
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.num_samples > 0, "dataset.num_samples", self.num_samples, "a positive count")
+        require(self.std > 0, "dataset.std", self.std, "a positive standard deviation")
+        require(self.scale > 0, "dataset.scale", self.scale, "a positive number")
+
+
+@dataclass
+class ImageDatasetConfig:
+    """An image set, fitted to ``resolution`` x ``resolution`` and scaled to [-1, 1]."""
+
+    name: str = MISSING
+    root: str | None = None
+    split: str = "train"
+    resolution: int = 32
+    channels: int = 1  # image_folder converts to this many channels; fixed by the others
+    fit: str = "pad"  # pad | resize | center_crop: how a non-matching image becomes square
+    max_images: int | None = None
+    subset_seed: int = 0
+    download: bool = False
+    hflip: bool = False  # dataset x-flip augmentation (doubles the effective set, as in ADA)
+
+    def __post_init__(self) -> None:
+        require_choice("dataset.split", self.split, ("train", "test"))
+        require(4 <= self.resolution <= 4096, "dataset.resolution", self.resolution,
+                "a side length in pixels between 4 and 4096")
+        require(self.channels in (1, 3), "dataset.channels", self.channels, "1 or 3")
+        require_choice("dataset.fit", self.fit, ("pad", "resize", "center_crop"))
+        require(self.max_images is None or self.max_images > 0, "dataset.max_images",
+                self.max_images, "a positive count or null for all images")
+
+
+# ---------------------------------------------------------------- model
+@dataclass
+class MLPConfig:
+    """Fully connected G and D for low-dimensional data (the 2-D toy sets)."""
+
+    name: str = "mlp"
+    z_dim: int = 16
+    hidden: int = 256
+    layers: int = 3
+    spectral_norm: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.z_dim > 0, "model.z_dim", self.z_dim, "a positive latent size")
+        require(self.hidden > 0, "model.hidden", self.hidden, "a positive width")
+        require(self.layers >= 1, "model.layers", self.layers, "at least 1 hidden layer")
+
+
+@dataclass
+class DCGANConfig:
+    """DCGAN G/D whose depth follows the resolution: one up/down-sampling block per octave."""
+
+    name: str = "dcgan"
+    z_dim: int = 100
+    channels: int = 64  # width of the last hidden layer (ngf/ndf); doubles per octave down
+    max_channels: int = 512
+    spectral_norm: bool = False  # on D
+    d_batchnorm: bool = False  # off by default: batch norm in D breaks gradient penalties
+
+    def __post_init__(self) -> None:
+        require(self.z_dim > 0, "model.z_dim", self.z_dim, "a positive latent size")
+        require(self.channels > 0, "model.channels", self.channels, "a positive width")
+        require(self.max_channels >= self.channels, "model.max_channels", self.max_channels,
+                f"at least model.channels={self.channels}")
+
+
+# ---------------------------------------------------------------- objectives
+@dataclass
+class LossConfig:
+    """The adversarial loss and the tricks that act on it."""
+
+    name: str = "ns"
+    real_label: float = 1.0  # one-sided label smoothing: 0.9 as in Salimans et al. 2016
+    clip: float = 0.01  # WGAN critic weight clipping to [-clip, clip]
+    instance_noise_std: float = 0.0  # std of Gaussian noise added to every D input at kimg 0
+    instance_noise_kimg: float = 100.0  # the noise decays linearly to 0 over this many kimg
+
+    def __post_init__(self) -> None:
+        require(0.5 < self.real_label <= 1.0, "loss.real_label", self.real_label,
+                "a target in (0.5, 1], e.g. 0.9 for one-sided label smoothing")
+        require(self.clip > 0, "loss.clip", self.clip, "a positive clipping bound")
+        require(self.instance_noise_std >= 0, "loss.instance_noise_std",
+                self.instance_noise_std, "a non-negative std")
+        require(self.instance_noise_kimg > 0, "loss.instance_noise_kimg",
+                self.instance_noise_kimg, "a positive duration in kimg")
+
+
+@dataclass
+class RegularizerConfig:
+    """One penalty term; ``every`` > 1 applies it lazily (StyleGAN2), scaled by ``every``."""
+
+    weight: float = 10.0
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.weight >= 0, "regularizer.weight", self.weight, "a non-negative weight")
+        require(self.every >= 1, "regularizer.every", self.every, "an interval of at least 1")
+
+
+# ---------------------------------------------------------------- augment
+@dataclass
+class AugmentConfig:
+    """What D sees: ``none`` here; ADA and DiffAugment add their options."""
+
+    name: str = "none"
+
+
+# ---------------------------------------------------------------- optimizer
+@dataclass
+class OptimizerConfig:
+    """Separate G and D settings (TTUR: Heusel et al. 2017)."""
+
+    name: str = "adam"
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    g_betas: tuple[float, float] = (0.5, 0.999)
+    d_betas: tuple[float, float] = (0.5, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.0  # sgd and rmsprop
+    alpha: float = 0.99  # rmsprop smoothing
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        require_choice("optimizer.name", self.name, ("adam", "rmsprop", "sgd"))
+        for key in ("g_lr", "d_lr", "eps"):
+            value = getattr(self, key)
+            require(value > 0, f"optimizer.{key}", value, "a positive number")
+        for key in ("g_betas", "d_betas"):
+            betas = tuple(getattr(self, key))
+            require(len(betas) == 2 and all(0 <= b < 1 for b in betas), f"optimizer.{key}",
+                    list(betas), "two numbers in [0, 1)")
+        require(0 <= self.momentum < 1, "optimizer.momentum", self.momentum, "a number in [0, 1)")
+        require(0 < self.alpha < 1, "optimizer.alpha", self.alpha, "a number in (0, 1)")
+        require(self.weight_decay >= 0, "optimizer.weight_decay", self.weight_decay,
+                "a non-negative number")
+
+
+# ---------------------------------------------------------------- trainer
+@dataclass
+class TrainerConfig:
+    """How long and how a run trains, and how often it reports."""
+
+    batch_size: int = 64
+    kimg: float = 100.0  # length of training in thousands of real images shown to D
+    d_steps: int = 1  # D steps per G step (n_critic)
+    ema_kimg: float = 10.0  # half-life of the G-EMA weights, in kimg
+    ema_rampup: float | None = 0.05  # half-life <= kimg_done * rampup early on; null = off
+    log_every_kimg: float = 1.0
+    snapshot_every_kimg: float = 10.0
+    checkpoints_keep: int = 3
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    resume: str | None = "auto"  # auto | null (start fresh) | path to a checkpoint
+    grid_size: int = 64  # images in the fixed-latent sample grid
+    progress: bool = True  # the rich progress display; off for logs that must stay plain
+
+    def __post_init__(self) -> None:
+        require(self.batch_size > 0, "trainer.batch_size", self.batch_size, "a positive batch size")
+        require(self.kimg > 0, "trainer.kimg", self.kimg, "a positive training length in kimg")
+        require(self.d_steps >= 1, "trainer.d_steps", self.d_steps, "at least 1 D step per G step")
+        require(self.ema_kimg >= 0, "trainer.ema_kimg", self.ema_kimg, "a non-negative half-life")
+        require(self.ema_rampup is None or self.ema_rampup > 0, "trainer.ema_rampup",
+                self.ema_rampup, "a positive ratio or null")
+        for key in ("log_every_kimg", "snapshot_every_kimg"):
+            value = getattr(self, key)
+            require(value > 0, f"trainer.{key}", value, "a positive interval in kimg")
+        require(self.checkpoints_keep >= 1, "trainer.checkpoints_keep", self.checkpoints_keep,
+                "at least 1")
+        require_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
+        require_choice("trainer.precision", self.precision, ("fp32", "bf16"))
+        require(self.grid_size > 0, "trainer.grid_size", self.grid_size, "a positive count")
+
+
+# ---------------------------------------------------------------- metrics
+@dataclass
+class MetricsConfig:
+    """Periodic evaluation of the EMA generator."""
+
+    names: list[str] = field(default_factory=list)
+    every_kimg: float = 0.0  # 0 disables periodic evaluation
+    features: str = "auto"  # the feature extractor; auto picks one for the dataset
+
+    def __post_init__(self) -> None:
+        require(self.every_kimg >= 0, "metrics.every_kimg", self.every_kimg,
+                "a non-negative interval in kimg (0 = off)")
+
+
+# ---------------------------------------------------------------- the whole run
+@dataclass
+class TrainConfig:
+    """One training run, composed from the groups."""
+
+    dataset: Any = MISSING
+    model: Any = MISSING
+    loss: LossConfig = field(default_factory=LossConfig)
+    regularizer: dict[str, RegularizerConfig] = field(default_factory=dict)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

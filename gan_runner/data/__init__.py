@@ -1,0 +1,1 @@
+"""Datasets: where real samples come from, fitted to the shape the models expect."""

@@ -1,0 +1,48 @@
+"""The real-data interface the loop and the metrics read from, and its registry.
+
+Image sets keep (or decode on demand) uint8 pixels: metrics need the exact uint8 images, the
+training step needs floats in [-1, 1], and both come from the same ``uint8_batch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from gan_runner.models.base import DataSpec
+from gan_runner.registry import Registry
+
+
+class RealData(Protocol):
+    """A finite, indexable set of real samples."""
+
+    spec: DataSpec
+    description: str  # where the samples came from: goes into every metric's provenance
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: Tensor) -> Tensor:
+        """Float samples for the model: images in [-1, 1], points as they are."""
+        ...
+
+
+class ImageData(RealData, Protocol):
+    def uint8_batch(self, indices: Tensor) -> Tensor:
+        """(N, C, H, W) uint8 images exactly as stored, for metrics and grids."""
+        ...
+
+
+def to_float(images: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float [-1, 1], the range G's tanh produces."""
+    return images.to(torch.float32) / 127.5 - 1.0
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """float [-1, 1] -> uint8, rounding as a PNG writer would, so metrics see what users see."""
+    return (images.detach() * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
+
+
+DATASETS: Registry[Callable[[Any], RealData]] = Registry("dataset")

@@ -1,0 +1,170 @@
+"""Image datasets: Fashion-MNIST, MNIST, CIFAR-10 and any folder of images.
+
+All of them end up the same way: uint8 (C, R, R) images at ``dataset.resolution``, fitted by
+one rule (``dataset.fit``), optionally a fixed seeded subset (``dataset.max_images``) and
+x-flipped copies (``dataset.hflip``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan_runner.config.schema import ImageDatasetConfig
+from gan_runner.data import fashion_mnist
+from gan_runner.data.datasets import DATASETS, to_float
+from gan_runner.errors import UserError
+from gan_runner.models.base import DataSpec
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+def fit_images(images: Tensor, resolution: int, fit: str) -> Tensor:
+    """Make uint8 (N, C, H, W) images square at ``resolution``.
+
+    ``pad`` centers the image on a black square (keeps every pixel: MNIST-like 28 -> 32),
+    ``center_crop`` keeps the central square, ``resize`` stretches; then, if the square's side
+    is not ``resolution``, an antialiased bilinear resize finishes the job.
+    """
+    _, _, h, w = images.shape
+    if fit == "pad" and (h != w or h < resolution):
+        side = max(h, w, resolution if max(h, w) <= resolution else 0)
+        top, left = (side - h) // 2, (side - w) // 2
+        images = F.pad(images, (left, side - w - left, top, side - h - top))
+    elif fit == "center_crop" and h != w:
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        images = images[:, :, top:top + side, left:left + side]
+    if images.shape[-2:] != (resolution, resolution):
+        resized = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear",
+                                align_corners=False, antialias=True)
+        images = resized.round().clamp(0, 255).to(torch.uint8)
+    return images
+
+
+def match_channels(images: Tensor, channels: int) -> Tensor:
+    """Grayscale <-> RGB: repeat the gray channel, or take ITU-R 601 luma."""
+    if images.shape[1] == channels:
+        return images
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+
+
+def subset_indices(count: int, cfg: ImageDatasetConfig) -> Tensor:
+    """A fixed subset for limited-data runs: the same images for the same ``subset_seed``."""
+    if cfg.max_images is None or cfg.max_images >= count:
+        return torch.arange(count)
+    generator = torch.Generator().manual_seed(cfg.subset_seed)
+    return torch.randperm(count, generator=generator)[: cfg.max_images].sort().values
+
+
+class ImageSet:
+    """Images behind ``load(indices) -> uint8 (N, C, R, R)``; x-flips double its length."""
+
+    def __init__(self, load, count: int, cfg: ImageDatasetConfig, description: str) -> None:
+        self._load = load
+        self._count = count
+        self._hflip = cfg.hflip
+        self.spec = DataSpec((cfg.channels, cfg.resolution, cfg.resolution))
+        extras = [f"max_images={cfg.max_images}"] * (cfg.max_images is not None)
+        self.description = ", ".join([description, f"split={cfg.split}",
+                                      f"resolution={cfg.resolution}", f"fit={cfg.fit}", *extras])
+
+    def __len__(self) -> int:
+        return self._count * (2 if self._hflip else 1)
+
+    def uint8_batch(self, indices: Tensor) -> Tensor:
+        images = self._load(indices % self._count)
+        if self._hflip:
+            flipped = indices >= self._count
+            images[flipped] = images[flipped].flip(-1)
+        return images
+
+    def batch(self, indices: Tensor) -> Tensor:
+        return to_float(self.uint8_batch(indices))
+
+
+def in_memory(images: Tensor, cfg: ImageDatasetConfig, description: str) -> ImageSet:
+    """An ImageSet over uint8 (N, C, H, W) pixels already in memory (fitted once, up front)."""
+    images = images[subset_indices(len(images), cfg)]
+    fitted = fit_images(match_channels(images, cfg.channels), cfg.resolution, cfg.fit)
+    return ImageSet(lambda idx: fitted[idx].clone(), len(fitted), cfg, description)
+
+
+@DATASETS.register("fashion_mnist", schema=ImageDatasetConfig)
+def fashion_mnist_set(cfg: ImageDatasetConfig) -> ImageSet:
+    images, _ = fashion_mnist.load(cfg.root, cfg.split, cfg.download)
+    return in_memory(torch.from_numpy(images).unsqueeze(1), cfg, "fashion_mnist")
+
+
+def _torchvision_set(cls_name: str, cfg: ImageDatasetConfig):
+    import torchvision.datasets as tvd
+
+    if cfg.root is None and not cfg.download:
+        raise UserError(f"dataset={cls_name.lower()} needs its files",
+                        "set dataset.root=DIR (a torchvision root) or pass dataset.download=true")
+    root = Path(cfg.root or Path.home() / ".cache" / "gan_runner").expanduser()
+    try:
+        return getattr(tvd, cls_name)(str(root), train=cfg.split == "train",
+                                      download=cfg.download)
+    except RuntimeError as error:  # torchvision's "Dataset not found or corrupted"
+        raise UserError(f"no {cls_name} files under dataset.root={root}",
+                        "point dataset.root at a torchvision root or pass dataset.download=true"
+                        ) from error
+
+
+@DATASETS.register("mnist", schema=ImageDatasetConfig)
+def mnist_set(cfg: ImageDatasetConfig) -> ImageSet:
+    images = _torchvision_set("MNIST", cfg).data.unsqueeze(1)
+    return in_memory(images, cfg, "mnist")
+
+
+@DATASETS.register("cifar10", schema=ImageDatasetConfig)
+def cifar10_set(cfg: ImageDatasetConfig) -> ImageSet:
+    images = torch.from_numpy(_torchvision_set("CIFAR10", cfg).data).permute(0, 3, 1, 2)
+    return in_memory(images, cfg, "cifar10")
+
+
+def _decode(path: Path, channels: int) -> Tensor:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+    tensor = torch.from_numpy(pixels.copy())
+    return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1)
+
+
+@DATASETS.register("image_folder", schema=ImageDatasetConfig)
+def image_folder_set(cfg: ImageDatasetConfig) -> ImageSet:
+    """Every image below ``dataset.root``, decoded on demand (folders can exceed memory)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if cfg.root is None:
+        raise UserError("dataset=image_folder needs a folder", "pass dataset.root=DIR")
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"dataset.root={root} is not a folder", "check the path")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"no images under dataset.root={root}",
+                        f"expected files ending in {', '.join(IMAGE_SUFFIXES)}")
+    for path in files:  # fail now, not hours into training
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (OSError, UnidentifiedImageError, SyntaxError) as error:
+            raise UserError(f"cannot read image {path}",
+                            "remove or replace the file, then start again") from error
+    files = [files[i] for i in subset_indices(len(files), cfg)]
+
+    def load(indices: Tensor) -> Tensor:
+        return torch.cat([fit_images(_decode(files[i], cfg.channels).unsqueeze(0),
+                                     cfg.resolution, cfg.fit) for i in indices.tolist()])
+
+    return ImageSet(load, len(files), cfg, f"image_folder({root}, {len(files)} files)")

@@ -1,0 +1,1 @@
+"""What a run leaves on disk: checkpoints, sample grids, metric logs."""

@@ -1,0 +1,61 @@
+"""PNG output: image grids, and scatter plots for 2-D point sets."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from gan_runner.data.datasets import to_uint8
+
+
+def image_grid(images: Tensor) -> np.ndarray:
+    """float [-1, 1] (N, C, H, W) -> an (H', W', C) uint8 array, as square as possible."""
+    grid = make_grid(to_uint8(images.cpu()), nrow=math.ceil(math.sqrt(len(images))), padding=1)
+    return grid.permute(1, 2, 0).numpy()
+
+
+def scatter(points: Tensor, reference: Tensor | None = None, size: int = 512,
+            extent: float | None = None) -> np.ndarray:
+    """A density picture of 2-D samples (black on white), with reference points in red."""
+    points = points.detach().cpu().float()
+    if extent is None:  # frame the reference when there is one: stray samples are clipped
+        frame = reference if reference is not None else points
+        extent = float(max(frame.abs().max(), 1.0)) * 1.25
+    canvas = np.full((size, size, 3), 255, np.uint8)
+
+    def pixels(xy: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        ij = ((xy / extent + 1) * 0.5 * (size - 1)).round().long().numpy()
+        keep = ((ij >= 0) & (ij < size)).all(1)
+        return size - 1 - ij[keep, 1], ij[keep, 0]
+
+    rows, cols = pixels(points)
+    counts = np.zeros((size, size))
+    np.add.at(counts, (rows, cols), 1)
+    shade = (255 * (1 - np.clip(counts / max(np.percentile(counts[counts > 0], 90), 1), 0, 1)))
+    canvas[counts > 0] = shade[counts > 0, None].astype(np.uint8)
+    if reference is not None:
+        rows, cols = pixels(reference.cpu().float())
+        for dr in range(-3, 4):
+            for dc in range(-3, 4):
+                canvas[np.clip(rows + dr, 0, size - 1), np.clip(cols + dc, 0, size - 1)] = (
+                    220, 30, 30)
+    return canvas
+
+
+def save_png(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(path)
+
+
+def samples_picture(samples: Tensor, reference: Tensor | None = None) -> np.ndarray:
+    """The picture for a batch of samples: a grid for images, a scatter plot for points."""
+    with torch.no_grad():
+        if samples.dim() == 4:
+            return image_grid(samples)
+        return scatter(samples, reference)

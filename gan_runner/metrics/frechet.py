@@ -1,0 +1,135 @@
+"""Gaussian feature statistics and the Fréchet distance between them (the formula behind FID).
+
+Statistics are kept separately from the distance so the real-data side can be computed once,
+saved, and reused for every evaluation of a run.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_runner.errors import UserError
+
+# Rows converted to float64 at a time: bounds the extra memory of from_features to a few
+# hundred MB even for 50k x 2048 float32 features.
+_CHUNK_ROWS = 4096
+
+
+def check_features(features: np.ndarray | torch.Tensor, name: str, min_rows: int = 2) -> None:
+    """Reject anything that is not a (samples, dims) matrix with enough samples for the metric."""
+    if features.ndim != 2 or features.shape[0] < min_rows:
+        raise UserError(
+            f"{name} features must be a 2-D (samples, dims) array with at least {min_rows} rows, "
+            f"got shape {tuple(features.shape)}",
+            "evaluate on more samples",
+        )
+
+
+def check_feature_pair(
+    real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, min_rows: int = 2
+) -> None:
+    """Both sides must be valid and come from the same feature space to be comparable."""
+    check_features(real, "real", min_rows)
+    check_features(fake, "fake", min_rows)
+    if real.shape[1] != fake.shape[1]:
+        raise UserError(
+            f"real and fake features have different dimensions ({real.shape[1]} vs "
+            f"{fake.shape[1]})",
+            "compute both with the same feature extractor",
+        )
+
+
+def _as_numpy(features: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(features, torch.Tensor):
+        return features.detach().cpu().numpy()
+    return np.asarray(features)
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureStats:
+    """Mean, unbiased covariance and sample count of a feature set, all that FID needs."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    count: int
+
+    def __post_init__(self) -> None:
+        # Coerced here so every way of building stats (features, file, by hand) is float64.
+        object.__setattr__(self, "mu", np.ascontiguousarray(self.mu, dtype=np.float64))
+        object.__setattr__(self, "sigma", np.ascontiguousarray(self.sigma, dtype=np.float64))
+        object.__setattr__(self, "count", int(self.count))
+        dim = self.mu.shape[0] if self.mu.ndim == 1 else -1
+        if self.sigma.shape != (dim, dim):
+            raise UserError(
+                f"inconsistent feature statistics: mu {self.mu.shape}, sigma {self.sigma.shape}",
+                "recompute the statistics file",
+            )
+
+    @classmethod
+    def from_features(cls, features: np.ndarray | torch.Tensor) -> FeatureStats:
+        """Two passes over float64 chunks: centring before the products avoids the cancellation
+        of sum(x x^T) - n mu mu^T, and ddof=1 matches pytorch-fid and torch-fidelity."""
+        check_features(features, "input")
+        x = _as_numpy(features)
+        n, dim = x.shape
+        mu = np.zeros(dim)
+        for start in range(0, n, _CHUNK_ROWS):
+            mu += x[start : start + _CHUNK_ROWS].sum(axis=0, dtype=np.float64)
+        mu /= n
+        sigma = np.zeros((dim, dim))
+        for start in range(0, n, _CHUNK_ROWS):
+            centred = x[start : start + _CHUNK_ROWS].astype(np.float64) - mu
+            sigma += centred.T @ centred
+        sigma /= n - 1
+        return cls(mu, sigma, n)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write an .npz at exactly ``path``; the rename makes a crash leave no half-written
+        cache that a later run would trust."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            np.savez(f, mu=self.mu, sigma=self.sigma, count=np.int64(self.count))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FeatureStats:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(data["mu"], data["sigma"], int(data["count"]))
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as err:
+            raise UserError(
+                f"cannot read feature statistics from {os.fspath(path)}: {err}",
+                "delete the file to have it recomputed",
+            ) from None
+
+
+def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr(sqrt(S_a S_b)), the FID formula.
+
+    The trace term is computed without ``scipy.linalg.sqrtm``: with S_a = V diag(w) V^T (eigh)
+    and A = V diag(sqrt(w)), S_a S_b = A (A^T S_b) while A^T S_b A = (A^T S_b) A, and the
+    products XY and YX of square matrices have the same eigenvalues. So S_a S_b has the
+    eigenvalues of the symmetric PSD matrix A^T S_b A, which are real and >= 0, and the
+    principal square root that sqrtm returns has their square roots as eigenvalues; the trace
+    is their sum. Two symmetric eigendecompositions are exact to round-off and several times
+    faster than a Schur-based sqrtm of the non-symmetric product. Eigenvalues that round-off
+    pushes slightly below zero (singular covariances, fewer samples than dims) are clamped.
+    """
+    if a.mu.shape != b.mu.shape:
+        raise UserError(
+            f"feature statistics have different dimensions ({a.mu.shape[0]} vs {b.mu.shape[0]})",
+            "compute both with the same feature extractor",
+        )
+    w, v = np.linalg.eigh(a.sigma)
+    root = v * np.sqrt(np.clip(w, 0.0, None))
+    product_eigenvalues = np.linalg.eigvalsh(root.T @ b.sigma @ root)
+    trace_sqrt = np.sqrt(np.clip(product_eigenvalues, 0.0, None)).sum()
+    diff = a.mu - b.mu
+    return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * trace_sqrt)

@@ -1,0 +1,1 @@
+"""Generator/discriminator pairs, registered by config name."""

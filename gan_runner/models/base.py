@@ -1,0 +1,49 @@
+"""What every model provides to the training loop, and the registry that builds models.
+
+A model factory receives its validated config and the shape of the data and returns a
+``GanPair``. The generator maps latents ``z`` of shape (N, z_dim) to samples shaped like the
+data (images in [-1, 1]); the discriminator maps samples to one logit per sample, shape (N,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_runner.registry import Registry
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The shape of one sample: (C, H, W) for images, (dim,) for points."""
+
+    shape: tuple[int, ...]
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+    @property
+    def resolution(self) -> int:
+        return self.shape[-1]
+
+
+@dataclass
+class GanPair:
+    """A generator (with a ``z_dim`` attribute) and a discriminator, built for one data shape."""
+
+    G: nn.Module
+    D: nn.Module
+
+
+MODELS: Registry[Callable[[Any, DataSpec], GanPair]] = Registry("model")
+
+
+def sample_latents(G: nn.Module, n: int, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+    """Standard-normal latents for ``G``; drawn on the CPU so a seed gives the same z anywhere."""
+    return torch.randn(n, G.z_dim, generator=generator).to(device)

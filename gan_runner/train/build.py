@@ -1,0 +1,59 @@
+"""From a validated config to live components, through the registries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from gan_runner.augment.base import AUGMENTS, DAugment
+from gan_runner.config.schema import TrainConfig
+from gan_runner.data.datasets import DATASETS, RealData
+from gan_runner.errors import UserError
+from gan_runner.io.checkpoint import load_checkpoint
+from gan_runner.models.base import MODELS, DataSpec, GanPair
+from gan_runner.objectives.base import LOSSES, REGULARIZERS, AdversarialLoss, Regularizer
+
+
+def select_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("trainer.device=cuda but no CUDA GPU is visible",
+                        "use trainer.device=auto or trainer.device=cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def build_data(cfg: TrainConfig) -> RealData:
+    return DATASETS.get(cfg.dataset.name)(cfg.dataset)
+
+
+def build_models(cfg: TrainConfig, spec: DataSpec) -> GanPair:
+    return MODELS.get(cfg.model.name)(cfg.model, spec)
+
+
+def build_loss(cfg: TrainConfig) -> AdversarialLoss:
+    return LOSSES.get(cfg.loss.name)(cfg.loss)
+
+
+def build_regularizers(cfg: TrainConfig) -> list[Regularizer]:
+    return [REGULARIZERS.get(name)(name, reg_cfg) for name, reg_cfg in cfg.regularizer.items()]
+
+
+def build_augment(cfg: TrainConfig) -> DAugment:
+    return AUGMENTS.get(cfg.augment.name)(cfg.augment, cfg.trainer.batch_size)
+
+
+def generator_from_checkpoint(path: Path, device: torch.device
+                              ) -> tuple[nn.Module, dict[str, Any]]:
+    """The EMA generator of a checkpoint, rebuilt from the model config stored inside it."""
+    payload = load_checkpoint(path, device)
+    model_dict = payload["config"]["model"]
+    schema = MODELS.entry(model_dict["name"]).schema
+    model_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), model_dict))
+    G = MODELS.get(model_dict["name"])(model_cfg, DataSpec(tuple(payload["spec"]))).G
+    G.load_state_dict(payload["state"]["G_ema"])
+    return G.to(device).eval().requires_grad_(False), payload

@@ -1,0 +1,302 @@
+"""The training loop: iterate phases, keep the EMA, log, snapshot, evaluate, resume.
+
+One iteration = ``trainer.d_steps`` D steps (each: D main, then lazy D penalties when due)
+followed by one G step (G main, then lazy G penalties when due) and an EMA update.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_runner.config.schema import TrainConfig
+from gan_runner.data.datasets import RealData
+from gan_runner.data.stream import BatchStream
+from gan_runner.errors import UserError
+from gan_runner.io.checkpoint import (
+    checkpoint_path,
+    latest_valid,
+    load_checkpoint,
+    prune,
+    save_checkpoint,
+)
+from gan_runner.io.images import samples_picture, save_png
+from gan_runner.io.progress import TrainingProgress
+from gan_runner.io.runlog import RunLog
+from gan_runner.models.base import sample_latents
+from gan_runner.objectives.tricks import clip_weights, instance_noise_std
+from gan_runner.train import build
+from gan_runner.train.ema import ema_beta, update_ema
+from gan_runner.train.optim import build_optimizer, grad_norm
+from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy_intervals
+from gan_runner.train.scheduler import SequentialScheduler
+from gan_runner.train.state import TrainState, seed_everything
+from gan_runner.train.watch import FailureWatch
+
+log = logging.getLogger(__name__)
+
+POINTS_IN_PICTURE = 2500  # samples in a scatter plot of 2-D data
+# a checkpoint must match the run it resumes in these config sections
+COMPATIBLE_SECTIONS = ("model", "dataset")
+
+Evaluator = Callable[[nn.Module, TrainState], dict[str, Any]]
+
+
+class Trainer:
+    """Owns one run: its state, its phases and its outputs."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, config_dict: dict[str, Any],
+                 choices: dict[str, str] | None = None,
+                 evaluator: Evaluator | None = None) -> None:
+        self.cfg, self.run_dir, self.config_dict = cfg, run_dir, config_dict
+        self.choices = choices or {}
+        self.evaluator = evaluator
+        self.device = build.select_device(cfg.trainer.device)
+        seed_everything(cfg.trainer.seed)
+        self.data: RealData = build.build_data(cfg)
+        pair = build.build_models(cfg, self.data.spec)
+        G, D = pair.G.to(self.device), pair.D.to(self.device)
+        self.loss = build.build_loss(cfg)
+        self.regularizers = build.build_regularizers(cfg)
+        augment = build.build_augment(cfg).to(self.device)
+        for reg in self.regularizers:
+            if isinstance(reg, nn.Module):
+                reg.to(self.device)
+        lazy = lazy_intervals(self.regularizers)
+        self.state = TrainState(
+            G=G, D=D, G_ema=copy.deepcopy(G).eval().requires_grad_(False),
+            opt_G=build_optimizer(cfg.optimizer, "g", G.parameters(), lazy["G"]),
+            opt_D=build_optimizer(cfg.optimizer, "d", D.parameters(), lazy["D"]),
+            augment=augment,
+            stateful={r.name: r for r in self.regularizers if isinstance(r, nn.Module)},
+            stream=BatchStream(self.data, cfg.trainer.batch_size, cfg.trainer.seed),
+            latents=torch.Generator().manual_seed(cfg.trainer.seed + 1),
+        )
+        self.critic = Critic(D, augment)
+        self.phases = build_phases(StepParts(G, self.critic, self.loss, self.regularizers,
+                                             cfg.trainer.batch_size))
+        self.scheduler = SequentialScheduler()
+        self.checkpoints = run_dir / "checkpoints"
+        self.samples = run_dir / "samples"
+        self.grid_z = torch.randn(self._picture_count(), G.z_dim,
+                                  generator=torch.Generator().manual_seed(cfg.trainer.seed))
+        self._stats: dict[str, list[Tensor]] = defaultdict(list)
+        self.watch = FailureWatch()
+        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
+                         if cfg.trainer.precision == "bf16" else nullcontext())
+
+    # ------------------------------------------------------------------ setup
+    def _picture_count(self) -> int:
+        return self.cfg.trainer.grid_size if self.data.spec.is_image else POINTS_IN_PICTURE
+
+    def resume(self) -> Path | None:
+        """Load the checkpoint ``trainer.resume`` names; ``auto`` takes this run's newest."""
+        choice = self.cfg.trainer.resume
+        if choice is None:
+            return None
+        if choice == "auto":
+            found = latest_valid(self.checkpoints, self.device)
+            if found is None:
+                return None
+            path, payload = found
+        else:
+            path = Path(choice).expanduser()
+            payload = load_checkpoint(path, self.device)
+        for section in COMPATIBLE_SECTIONS:
+            theirs, ours = payload["config"].get(section), self.config_dict.get(section)
+            if theirs != ours:
+                raise UserError(f"checkpoint {path} was trained with a different {section} "
+                                f"config ({theirs} vs {ours})",
+                                f"resume with the same {section} options or start a new run")
+        try:
+            self.state.load_state_dict(payload["state"])
+        except (RuntimeError, KeyError, ValueError) as error:
+            raise UserError(f"checkpoint {path} does not fit this run: {error}".splitlines()[0],
+                            "start a new run or resume with the config it was trained with"
+                            ) from error
+        log.info("resumed from %s at %.1f kimg", path, self.state.kimg)
+        return path
+
+    # ------------------------------------------------------------------ one step
+    def _run_phase(self, phase: Phase, real: Tensor | None) -> dict[str, Tensor]:
+        """One optimizer step of ``phase``; ``real`` only where the phase reads real data."""
+        state = self.state
+        net, other, opt = ((state.D, state.G, state.opt_D) if phase.trains == "D"
+                           else (state.G, state.D, state.opt_G))
+        net.requires_grad_(True)
+        other.requires_grad_(False)
+        env = {"z": sample_latents(state.G, self.cfg.trainer.batch_size, state.latents,
+                                   self.device)}
+        if real is not None:
+            env["real"] = real
+        opt.zero_grad(set_to_none=True)
+        with self.autocast:
+            loss, env = self.scheduler.run(phase, env)
+        loss.backward()
+        norm = grad_norm(net)
+        opt.step()
+        if phase.trains == "D" and self.loss.d_weight_clip is not None:
+            clip_weights(state.D, self.loss.d_weight_clip)
+        stats = self._stats
+        stats[f"loss/{phase.name}"].append(loss.detach())
+        stats[f"grad_norm/{phase.name}"].append(norm)
+        for name in phase.terms:
+            if name not in ("d_loss", "g_loss"):
+                stats[f"reg/{name}"].append(env[name].detach().float())
+        return env
+
+    def _d_step(self) -> None:
+        state = self.state
+        real = state.stream.next().to(self.device)
+        for phase in self.phases:
+            if phase.trains == "D" and state.d_steps % phase.every == 0:
+                env = self._run_phase(phase, real)
+                if phase.name == "D_main":
+                    real_logits = env["real_logits"].detach()
+                    fake_logits = env["fake_logits"].detach()
+                    state.augment.observe(real_logits)
+                    self._stats["D/real_logits"].append(real_logits.float().mean())
+                    self._stats["D/fake_logits"].append(fake_logits.float().mean())
+                    accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
+                    self._stats["D/accuracy"].append(accuracy / 2)
+        state.d_steps += 1
+        state.nimg += len(real)
+
+    def _g_step(self) -> None:
+        state = self.state
+        real = state.stream.next().to(self.device) if self.loss.g_needs_real else None
+        for phase in self.phases:
+            if phase.trains == "G" and state.g_steps % phase.every == 0:
+                self._run_phase(phase, real)
+        state.g_steps += 1
+        trainer = self.cfg.trainer
+        update_ema(state.G_ema, state.G,
+                   ema_beta(trainer.batch_size, state.nimg, trainer.ema_kimg, trainer.ema_rampup))
+
+    def iteration(self) -> None:
+        self.critic.noise_std = instance_noise_std(self.cfg.loss, self.state.kimg)
+        for _ in range(self.cfg.trainer.d_steps):
+            self._d_step()
+        self._g_step()
+
+    # ------------------------------------------------------------------ outputs
+    def _log_row(self, seconds_per_kimg: float) -> dict[str, Any]:
+        state = self.state
+        row: dict[str, Any] = {"kind": "train", "kimg": round(state.kimg, 3),
+                               "g_steps": state.g_steps, "d_steps": state.d_steps}
+        for key, values in self._stats.items():
+            row[key.replace("/D_main", "/D").replace("/G_main", "/G")] = float(
+                torch.stack(values).float().mean())
+        self._stats.clear()
+        row["lr/G"] = state.opt_G.param_groups[0]["lr"]
+        row["lr/D"] = state.opt_D.param_groups[0]["lr"]
+        row["sec_per_kimg"] = seconds_per_kimg
+        if self.critic.noise_std > 0:
+            row["instance_noise_std"] = self.critic.noise_std
+        row.update(state.augment.stats())
+        return row
+
+    def _picture(self) -> Any:
+        G = self.state.G_ema
+        with torch.no_grad():
+            samples = G(self.grid_z.to(self.device))
+        reference = getattr(self.data, "centers", None)
+        return samples_picture(samples, reference)
+
+    def snapshot(self, runlog: RunLog) -> Path:
+        """Sample picture of the EMA generator, then an atomic checkpoint of the whole state."""
+        state = self.state
+        picture = self._picture()
+        save_png(picture, self.samples / f"fakes_{state.nimg // 1000:06d}kimg.png")
+        runlog.image("fakes", picture, state.kimg)
+        path = checkpoint_path(self.checkpoints, state.nimg)
+        save_checkpoint({"config": self.config_dict, "spec": list(self.data.spec.shape),
+                         "state": state.state_dict(), "version": _version()}, path)
+        protect = {Path(b["path"]) for b in state.best.values() if "path" in b}
+        prune(self.checkpoints, self.cfg.trainer.checkpoints_keep, protect)
+        return path
+
+    def _reals_picture(self, runlog: RunLog) -> None:
+        count = self._picture_count()
+        order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))
+        picture = samples_picture(self.data.batch(order[:count]),
+                                  getattr(self.data, "centers", None))
+        save_png(picture, self.samples / "reals.png")
+        runlog.image("reals", picture, 0)
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> dict[str, Any]:
+        cfg, state = self.cfg.trainer, self.state
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        resumed = self.resume()
+        runlog = RunLog(self.run_dir)
+        if resumed is None:
+            self._reals_picture(runlog)
+        total = int(cfg.kimg * 1000)
+        every = {name: int(getattr(cfg, f"{name}_every_kimg") * 1000)
+                 for name in ("log", "snapshot")}
+        eval_every = int(self.cfg.metrics.every_kimg * 1000)
+        if eval_every and self.evaluator is not None:
+            every["eval"] = eval_every
+        due = {name: (state.nimg // n + 1) * n for name, n in every.items()}
+        start_time, start_nimg = time.perf_counter(), state.nimg
+        last_time, last_nimg = start_time, state.nimg
+        row: dict[str, Any] = {}
+        log.info("training %s on %s (%s) for %.0f kimg -> %s", self.cfg.model.name,
+                 self.data.description, self.device, cfg.kimg, self.run_dir)
+        with TrainingProgress(cfg.kimg, cfg.progress) as progress:
+            while state.nimg < total:
+                self.iteration()
+                finished = state.nimg >= total
+                if state.nimg >= due["log"] or finished:
+                    now = time.perf_counter()
+                    row = self._log_row((now - last_time) / max(state.nimg - last_nimg, 1) * 1000)
+                    last_time, last_nimg = now, state.nimg
+                    runlog.write(row)
+                    for message in self.watch.check(row):
+                        log.warning("%.1f kimg: %s", state.kimg, message)
+                    due["log"] = (state.nimg // every["log"] + 1) * every["log"]
+                    progress.update(state.kimg, _status(row))
+                if "eval" in due and (state.nimg >= due["eval"] or finished):
+                    self._evaluate(runlog)
+                    due["eval"] = (state.nimg // every["eval"] + 1) * every["eval"]
+                if state.nimg >= due["snapshot"] or finished:
+                    self.snapshot(runlog)
+                    due["snapshot"] = (state.nimg // every["snapshot"] + 1) * every["snapshot"]
+        wall = time.perf_counter() - start_time
+        summary = {
+            "kimg": state.kimg, "wall_seconds": round(wall, 2),
+            "sec_per_kimg": round(wall / max(state.nimg - start_nimg, 1) * 1000, 3),
+            "final": {k: v for k, v in row.items() if k.startswith(("loss/", "reg/"))},
+            "best": state.best, "resumed_from": str(resumed) if resumed else None,
+            "choices": self.choices,
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        runlog.close()
+        return summary
+
+    def _evaluate(self, runlog: RunLog) -> None:
+        assert self.evaluator is not None
+        results = self.evaluator(self.state.G_ema, self.state)
+        runlog.write({"kind": "eval", "kimg": round(self.state.kimg, 3), **results})
+
+
+def _status(row: dict[str, Any]) -> str:
+    return "  ".join(f"{k.split('/')[-1]}={row[k]:.3f}" for k in ("loss/D", "loss/G") if k in row)
+
+
+def _version() -> str:
+    from gan_runner import __version__
+
+    return __version__
+

@@ -1,0 +1,85 @@
+"""Everything that must survive a restart, in one object.
+
+``TrainState.state_dict()`` is the checkpoint: networks, optimizers, augmentation state,
+regularizer statistics, counters, the data position and every random generator. Exact resume
+is a property of this object, not a list kept in sync elsewhere.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan_runner.augment.base import DAugment
+from gan_runner.data.stream import BatchStream
+
+
+def capture_rng() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainState:
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    augment: DAugment
+    stateful: dict[str, nn.Module]  # regularizers with running statistics (path length)
+    stream: BatchStream
+    latents: torch.Generator  # the z of every training step
+    nimg: int = 0  # real images shown to D
+    g_steps: int = 0
+    d_steps: int = 0
+    best: dict[str, Any] = field(default_factory=dict)  # metric name -> {value, kimg, path}
+
+    @property
+    def kimg(self) -> float:
+        return self.nimg / 1000
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "augment": self.augment.state_dict(),
+            "stateful": {k: m.state_dict() for k, m in self.stateful.items()},
+            "stream": self.stream.state_dict(), "latents": self.latents.get_state(),
+            "counters": {"nimg": self.nimg, "g_steps": self.g_steps, "d_steps": self.d_steps},
+            "best": self.best, "rng": capture_rng(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in ("G", "D", "G_ema", "opt_G", "opt_D", "augment"):
+            getattr(self, key).load_state_dict(state[key])
+        for key, module in self.stateful.items():
+            module.load_state_dict(state["stateful"][key])
+        self.stream.load_state_dict(state["stream"])
+        self.latents.set_state(state["latents"])
+        self.nimg, self.g_steps, self.d_steps = (state["counters"][k]
+                                                 for k in ("nimg", "g_steps", "d_steps"))
+        self.best = dict(state["best"])
+        restore_rng(state["rng"])

@@ -1,0 +1,42 @@
+"""Shared fixtures: composing configs like the CLI does, and tiny runs that finish in seconds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_runner.config.compose import as_dict, compose_config, validated
+from gan_runner.data.fashion_mnist import DEBIAN_ROOT
+from gan_runner.plugins import load_plugins
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+load_plugins()  # registries are filled on import, as the CLI does at start
+
+HAS_FMNIST = (DEBIAN_ROOT / "train-images-idx3-ubyte.gz").exists()
+needs_fmnist = pytest.mark.skipif(not HAS_FMNIST, reason="Debian's dataset-fashion-mnist is "
+                                  "not installed (make setup installs it)")
+
+# small enough for a CPU test: a few steps of a narrow model
+TINY_TOY = ["experiment=toy_ring8", "trainer.batch_size=32", "trainer.kimg=0.128",
+            "trainer.log_every_kimg=0.064", "trainer.snapshot_every_kimg=0.064",
+            "model.hidden=32", "trainer.progress=false"]
+TINY_FMNIST = ["dataset.max_images=256", "model.channels=8", "trainer.batch_size=16",
+               "trainer.kimg=0.064", "trainer.log_every_kimg=0.032",
+               "trainer.snapshot_every_kimg=0.032", "trainer.grid_size=16",
+               "trainer.progress=false"]
+
+
+@pytest.fixture
+def make_trainer(tmp_path: Path) -> Callable[..., object]:
+    """``make_trainer(overrides, run_dir=None)`` -> a ready Trainer writing under tmp_path."""
+    from gan_runner.train.loop import Trainer
+
+    def build(overrides: list[str], run_dir: Path | None = None) -> Trainer:
+        cfg = compose_config(overrides)
+        return Trainer(validated(cfg), run_dir or tmp_path / "run", as_dict(cfg))
+
+    return build

@@ -1,0 +1,98 @@
+"""A few CPU steps for each model x data kind; the same seed trains the same weights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from gan_runner.io.runlog import read_rows
+
+from conftest import TINY_FMNIST, TINY_TOY, needs_fmnist
+
+
+def weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in module.state_dict().values()]
+
+
+def test_toy_run_writes_logs_samples_checkpoints_and_summary(make_trainer, tmp_path):
+    trainer = make_trainer(TINY_TOY)
+    summary = trainer.run()
+    run = tmp_path / "run"
+    rows = read_rows(run / "metrics.jsonl")
+    assert [r["kimg"] for r in rows] == [0.064, 0.128]
+    for key in ("loss/D", "loss/G", "grad_norm/D", "grad_norm/G", "lr/G", "lr/D",
+                "sec_per_kimg", "D/accuracy"):
+        assert all(key in r and r[key] == r[key] for r in rows), key  # present and not NaN
+    assert (run / "samples" / "reals.png").exists()
+    assert (run / "samples" / "fakes_000000kimg.png").exists()
+    assert len(list((run / "checkpoints").glob("ckpt-*.pt"))) == 2
+    assert summary["kimg"] == pytest.approx(0.128)
+    assert json.loads((run / "summary.json").read_text())["kimg"] == pytest.approx(0.128)
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@needs_fmnist
+def test_dcgan_on_fashion_mnist_trains_and_draws_a_grid(make_trainer, tmp_path):
+    trainer = make_trainer(TINY_FMNIST)
+    before = weights(trainer.state.G)
+    trainer.run()
+    assert any(not torch.equal(a, b) for a, b in zip(before, weights(trainer.state.G),
+                                                     strict=True))
+    grid = Image.open(tmp_path / "run" / "samples" / "fakes_000000kimg.png")
+    assert grid.size == (4 * 33 + 1, 4 * 33 + 1)  # 16 images of 32 px, 1 px borders
+
+
+def test_dcgan_on_an_image_folder_trains(make_trainer, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (24 + i, 20), (30 * i, 100, 200)).save(folder / f"{i}.jpg")
+    trainer = make_trainer(["dataset=image_folder", f"dataset.root={folder}",
+                            "dataset.resolution=16", *TINY_FMNIST[1:]])
+    trainer.run()
+    assert trainer.state.G(torch.randn(2, trainer.state.G.z_dim)).shape == (2, 3, 16, 16)
+
+
+def test_same_seed_gives_bit_identical_weights(make_trainer, tmp_path):
+    first = make_trainer(TINY_TOY, tmp_path / "a")
+    first.run()
+    second = make_trainer(TINY_TOY, tmp_path / "b")
+    second.run()
+    for net in ("G", "D", "G_ema"):
+        a, b = weights(getattr(first.state, net)), weights(getattr(second.state, net))
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True)), net
+    third = make_trainer([*TINY_TOY, "trainer.seed=1"], tmp_path / "c")
+    third.run()
+    assert not all(torch.equal(x, y) for x, y in zip(weights(first.state.G),
+                                                     weights(third.state.G), strict=True))
+
+
+def test_resumed_run_matches_the_uninterrupted_one(make_trainer, tmp_path):
+    full = make_trainer(TINY_TOY, tmp_path / "full")
+    full.run()
+    short = make_trainer([*TINY_TOY, "trainer.kimg=0.064"], tmp_path / "resumed")
+    short.run()
+    resumed = make_trainer(TINY_TOY, tmp_path / "resumed")  # resume=auto finds its checkpoint
+    summary = resumed.run()
+    assert summary["resumed_from"].endswith("ckpt-000000064.pt")
+    for net in ("G", "D", "G_ema"):
+        a, b = weights(getattr(full.state, net)), weights(getattr(resumed.state, net))
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True)), net
+    assert resumed.state.opt_D.state_dict()["state"].keys() == \
+        full.state.opt_D.state_dict()["state"].keys()
+
+
+def test_d_steps_runs_several_critic_steps_per_generator_step(make_trainer):
+    trainer = make_trainer([*TINY_TOY, "trainer.d_steps=4"])
+    trainer.run()
+    assert trainer.state.d_steps == 4 * trainer.state.g_steps
+
+
+def test_ema_generator_differs_from_the_live_one_but_stays_close(make_trainer):
+    trainer = make_trainer(TINY_TOY)
+    trainer.run()
+    live, ema = weights(trainer.state.G), weights(trainer.state.G_ema)
+    assert any(not torch.equal(a, b) for a, b in zip(live, ema, strict=True))
