@@ -28,6 +28,8 @@ PLUGIN_MODULES = (
     "gan_runner.models.mlp",
     "gan_runner.models.dcgan",
     "gan_runner.models.stylegan2",
+    "gan_runner.augment.ada",
+    "gan_runner.augment.diffaugment",
     "gan_runner.objectives.losses",
     "gan_runner.objectives.regularizers",
     "gan_runner.objectives.path_length",

@@ -47,7 +47,7 @@ from gan_runner.metrics.kid import kernel_inception_distance
 SQRTM_SPEEDUP_TARGET = 5.0
 QUICK = {"n": 2000, "dim": 512, "repeats": 1, "kid_subsets": 10, "kid_subset_size": 500}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-OURS_FRECHET, SQRTM_FRECHET = "ours (eigh)", "pytorch-fid (sqrtm)"
+OURS_FRECHET, SQRTM_FRECHET = "ours (cholesky + eigvalsh)", "pytorch-fid (sqrtm)"
 
 
 @dataclass(frozen=True)
@@ -148,10 +148,10 @@ def main() -> None:
         vars(args).update(QUICK)
 
     console = Console(width=110)  # rich wraps at 80 columns when piped, splitting the table
-    threads = {v: os.environ.get(v, "unset") for v in THREAD_VARIABLES}
+    threads = " ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_VARIABLES)
     console.print(
         f"{args.n} real + {args.n} fake x {args.dim}-d float32 features, median of "
-        f"{args.repeats}; {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, {threads}"
+        f"{args.repeats}\n{os.cpu_count()} CPUs; {threads}"
     )
     real, fake = random_features(args.n, args.dim, args.seed)
     frechet = {t.implementation: t for t in bench_frechet(real, fake, args.repeats)}

@@ -70,9 +70,15 @@ def test_feature_stats_need_a_matrix_with_two_rows() -> None:
         FeatureStats.from_features(np.ones((1, 3)))
 
 
-@pytest.mark.parametrize(("n", "dim"), [(400, 16), (10, 16)], ids=["full-rank", "singular"])
-def test_frechet_distance_of_identical_stats_is_zero(n: int, dim: int) -> None:
-    stats = random_stats(np.random.default_rng(2), n, dim)
+@pytest.mark.parametrize(
+    ("n", "dead"), [(400, 0), (10, 0), (400, 3)], ids=["full-rank", "few-samples", "dead-features"]
+)
+def test_frechet_distance_of_identical_stats_is_zero(n: int, dead: int) -> None:
+    # Fewer samples than dims, or constant ("dead") features, make the covariance singular.
+    rng = np.random.default_rng(2)
+    features = rng.standard_normal((n, 16)) @ rng.standard_normal((16, 16))
+    features[:, :dead] = 1.0
+    stats = FeatureStats.from_features(features)
     scale = 2 * np.trace(stats.sigma)
     assert abs(frechet_distance(stats, stats)) <= 1e-8 * scale
 
@@ -84,9 +90,14 @@ def test_frechet_distance_of_1d_gaussians_is_the_closed_form() -> None:
     assert frechet_distance(a, b) == pytest.approx(10.0, rel=1e-14)
 
 
-def test_frechet_distance_of_diagonal_gaussians_is_the_closed_form() -> None:
+@pytest.mark.parametrize(
+    "s1",
+    [np.array([1.0, 2.0, 0.5, 3.0]), np.array([1.0, 0.0, 0.5, 3.0])],
+    ids=["positive-definite", "dead-feature"],  # a zero variance makes the covariance singular
+)
+def test_frechet_distance_of_diagonal_gaussians_is_the_closed_form(s1: np.ndarray) -> None:
     mu1, mu2 = np.array([0.0, 1.0, 2.0, -1.0]), np.array([0.5, 1.0, 0.0, 3.0])
-    s1, s2 = np.array([1.0, 2.0, 0.5, 3.0]), np.array([4.0, 0.1, 0.5, 1e-3])
+    s2 = np.array([4.0, 0.1, 0.5, 1e-3])
     expected = np.sum((mu1 - mu2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
     got = frechet_distance(FeatureStats(mu1, np.diag(s1), 5), FeatureStats(mu2, np.diag(s2), 5))
     assert got == pytest.approx(expected, rel=1e-13)

@@ -115,12 +115,11 @@ def _resample(x: Tensor, inverse: Tensor) -> Tensor:
     ys, xs = torch.meshgrid(torch.arange(h, device=x.device) + 0.5 - h / 2,
                             torch.arange(w, device=x.device) + 0.5 - w / 2, indexing="ij")
     centres = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).view(1, h * w, 3)
-    source = (centres @ inverse.transpose(1, 2))[..., :2]
-    half = torch.tensor([w / 2, h / 2], device=x.device)
-    index = source + half - 0.5
+    sx, sy = (centres @ inverse.transpose(1, 2)).unbind(dim=-1)[:2]
+    index = torch.stack([sx + (w - 1) / 2, sy + (h - 1) / 2], dim=-1)
     on_pixels = ((index - index.round()).abs() < 1e-3).flatten(1).all(dim=1)
     # align_corners=False: -1 and 1 are the outer edges of the border pixels
-    grid = (source / half).view(n, h, w, 2).to(x.dtype)
+    grid = torch.stack([sx / (w / 2), sy / (h / 2)], dim=-1).view(n, h, w, 2).to(x.dtype)
     exact = F.grid_sample(x, grid, mode="nearest", padding_mode="reflection", align_corners=False)
     smooth = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
                            align_corners=False)
@@ -220,7 +219,7 @@ class AugmentPipe(nn.Module):
         T = _rotate2d(_pick(p_rot, angle(), 0.0)) @ T
         frac = _pick(self._prob("xfrac", p), torch.randn(n, 2, device=dev) * m.xfrac_std, 0.0)
         T = _translate2d(frac[:, 0] * w, frac[:, 1] * h) @ T
-        return _resample(x, torch.linalg.inv(T))
+        return _resample(x, torch.linalg.inv_ex(T).inverse)  # _ex: no error check, no sync
 
     def _color(self, x: Tensor, p: float) -> Tensor:
         n, c = x.shape[:2]

@@ -49,7 +49,7 @@ class AdaController(nn.Module):
         self.register_buffer("sign_count", torch.tensor(0, dtype=torch.int64))
         self.register_buffer("steps", torch.tensor(0, dtype=torch.int64))  # within the interval
         self._pull()
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._pull())
+        self.register_load_state_dict_post_hook(AdaController._pull)
 
     @property
     def p_value(self) -> float:
@@ -58,7 +58,7 @@ class AdaController(nn.Module):
 
     def observe(self, real_logits: Tensor) -> None:
         """One D main step: accumulate signs; at the end of an interval, move p."""
-        self.sign_sum += real_logits.detach().sign().sum()
+        self.sign_sum += real_logits.detach().double().sign().sum()
         self.sign_count += real_logits.numel()
         self._steps += 1
         if self._steps < self.interval:
@@ -80,7 +80,7 @@ class AdaController(nn.Module):
             out["augment/rt"] = self._rt
         return out
 
-    def _pull(self) -> None:
+    def _pull(self, _incompatible_keys: object = None) -> None:
         """Refresh the host copies from the buffers (after construction or a state load)."""
         self._p, self._rt, self._steps = float(self.p), float(self.rt), int(self.steps)
 

@@ -6,7 +6,6 @@ Each seed gives the same image on any machine: its latent is drawn on the CPU fr
 
 from __future__ import annotations
 
-import inspect
 import sys
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from gan_runner.cli.args import Arg, parse_args, parse_seeds
 from gan_runner.cli.errors import run_reporting_errors
 from gan_runner.config.store import register_configs
 from gan_runner.data.datasets import to_uint8
-from gan_runner.errors import UserError
 from gan_runner.io.images import samples_picture, save_png
+from gan_runner.models.base import generate
 from gan_runner.train.build import generator_from_checkpoint, select_device
 
 USAGE = "usage: gan-sample ckpt=PATH [seeds=0-63] [out=samples.png] [individual=DIR] [psi=1.0]"
@@ -34,14 +33,6 @@ SPEC = {
 def latents_for_seeds(seeds: list[int], z_dim: int) -> torch.Tensor:
     return torch.cat([torch.randn(1, z_dim, generator=torch.Generator().manual_seed(s))
                       for s in seeds])
-
-
-def generate(G: torch.nn.Module, z: torch.Tensor, psi: float) -> torch.Tensor:
-    if "psi" in inspect.signature(G.forward).parameters:
-        return G(z, psi=psi)
-    if psi != 1.0:
-        raise UserError("this model has no truncation trick", "drop psi= or use model=stylegan2")
-    return G(z)
 
 
 def sample(argv: list[str]) -> None:

@@ -110,26 +110,36 @@ class FeatureStats:
             ) from None
 
 
+def _factor(sigma: np.ndarray) -> np.ndarray:
+    """A with A A^T = sigma. Cholesky is ~10x cheaper than eigh and backward stable; eigh,
+    with round-off negatives clamped, covers the singular covariances that Cholesky rejects
+    (fewer samples than dims, dead feature units)."""
+    try:
+        return np.linalg.cholesky(sigma)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(sigma)
+        return v * np.sqrt(np.clip(w, 0.0, None))
+
+
 def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr(sqrt(S_a S_b)), the FID formula.
 
-    The trace term is computed without ``scipy.linalg.sqrtm``: with S_a = V diag(w) V^T (eigh)
-    and A = V diag(sqrt(w)), S_a S_b = A (A^T S_b) while A^T S_b A = (A^T S_b) A, and the
-    products XY and YX of square matrices have the same eigenvalues. So S_a S_b has the
-    eigenvalues of the symmetric PSD matrix A^T S_b A, which are real and >= 0, and the
-    principal square root that sqrtm returns has their square roots as eigenvalues; the trace
-    is their sum. Two symmetric eigendecompositions are exact to round-off and several times
-    faster than a Schur-based sqrtm of the non-symmetric product. Eigenvalues that round-off
-    pushes slightly below zero (singular covariances, fewer samples than dims) are clamped.
+    The trace term is computed without ``scipy.linalg.sqrtm``. Factor S_a = A A^T; then
+    S_a S_b = A (A^T S_b) while (A^T S_b) A = A^T S_b A, and the products XY and YX of square
+    matrices have the same eigenvalues. So S_a S_b has the eigenvalues of the symmetric PSD
+    matrix A^T S_b A, which are real and >= 0, and the principal square root that sqrtm
+    returns has their square roots as eigenvalues; its trace is their sum. A factorisation
+    plus one symmetric eigenvalue problem is exact to round-off and 5-10x faster than a
+    Schur-based sqrtm of the non-symmetric product, and it cannot produce the spurious
+    imaginary parts sqrtm reports. Eigenvalues that round-off pushes below zero are clamped.
     """
     if a.mu.shape != b.mu.shape:
         raise UserError(
             f"feature statistics have different dimensions ({a.mu.shape[0]} vs {b.mu.shape[0]})",
             "compute both with the same feature extractor",
         )
-    w, v = np.linalg.eigh(a.sigma)
-    root = v * np.sqrt(np.clip(w, 0.0, None))
-    product_eigenvalues = np.linalg.eigvalsh(root.T @ b.sigma @ root)
+    factor = _factor(a.sigma)
+    product_eigenvalues = np.linalg.eigvalsh(factor.T @ (b.sigma @ factor))
     trace_sqrt = np.sqrt(np.clip(product_eigenvalues, 0.0, None)).sum()
     diff = a.mu - b.mu
     return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * trace_sqrt)

@@ -7,6 +7,7 @@ data (images in [-1, 1]); the discriminator maps samples to one logit per sample
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_runner.errors import UserError
 from gan_runner.registry import Registry
 
 
@@ -47,3 +49,18 @@ def sample_latents(G: nn.Module, n: int, generator: torch.Generator | None = Non
                    device: torch.device | str = "cpu") -> Tensor:
     """Standard-normal latents for ``G``; drawn on the CPU so a seed gives the same z anywhere."""
     return torch.randn(n, G.z_dim, generator=generator).to(device)
+
+
+def supports_truncation(G: nn.Module) -> bool:
+    """Models with a mapping network take ``psi`` (the truncation trick); others do not."""
+    return "psi" in inspect.signature(G.forward).parameters
+
+
+def generate(G: nn.Module, z: Tensor, psi: float = 1.0) -> Tensor:
+    """G(z), truncated towards the average latent by ``psi`` where the model supports it."""
+    if supports_truncation(G):
+        return G(z, psi=psi)
+    if psi != 1.0:
+        raise UserError("this model has no truncation trick (psi)",
+                        "drop psi or use model=stylegan2")
+    return G(z)

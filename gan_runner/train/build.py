@@ -43,7 +43,10 @@ def build_regularizers(cfg: TrainConfig) -> list[Regularizer]:
     return [REGULARIZERS.get(name)(name, reg_cfg) for name, reg_cfg in cfg.regularizer.items()]
 
 
-def build_augment(cfg: TrainConfig) -> DAugment:
+def build_augment(cfg: TrainConfig, spec: DataSpec) -> DAugment:
+    if cfg.augment.name != "none" and not spec.is_image:
+        raise UserError(f"augment={cfg.augment.name} transforms images, and this dataset is "
+                        "2-D points", "use augment=none with the toy_* datasets")
     return AUGMENTS.get(cfg.augment.name)(cfg.augment, cfg.trainer.batch_size)
 
 

@@ -11,10 +11,9 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +32,7 @@ from gan_runner.io.checkpoint import (
 from gan_runner.io.images import samples_picture, save_png
 from gan_runner.io.progress import TrainingProgress
 from gan_runner.io.runlog import RunLog
+from gan_runner.metrics.ranking import better
 from gan_runner.models.base import sample_latents
 from gan_runner.objectives.tricks import clip_weights, instance_noise_std
 from gan_runner.train import build
@@ -43,32 +43,36 @@ from gan_runner.train.scheduler import SequentialScheduler
 from gan_runner.train.state import TrainState, seed_everything
 from gan_runner.train.watch import FailureWatch
 
+if TYPE_CHECKING:
+    from gan_runner.metrics.evaluate import Evaluator
+
 log = logging.getLogger(__name__)
 
 POINTS_IN_PICTURE = 2500  # samples in a scatter plot of 2-D data
 # a checkpoint must match the run it resumes in these config sections
 COMPATIBLE_SECTIONS = ("model", "dataset")
 
-Evaluator = Callable[[nn.Module, TrainState], dict[str, Any]]
-
 
 class Trainer:
     """Owns one run: its state, its phases and its outputs."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, config_dict: dict[str, Any],
-                 choices: dict[str, str] | None = None,
-                 evaluator: Evaluator | None = None) -> None:
+                 choices: dict[str, str] | None = None) -> None:
         self.cfg, self.run_dir, self.config_dict = cfg, run_dir, config_dict
         self.choices = choices or {}
-        self.evaluator = evaluator
         self.device = build.select_device(cfg.trainer.device)
+        self.evaluator: Evaluator | None = None
+        if cfg.metrics.names:
+            from gan_runner.metrics.evaluate import Evaluator
+
+            self.evaluator = Evaluator.for_dataset(cfg.metrics, cfg.dataset, self.device)
         seed_everything(cfg.trainer.seed)
         self.data: RealData = build.build_data(cfg)
         pair = build.build_models(cfg, self.data.spec)
         G, D = pair.G.to(self.device), pair.D.to(self.device)
         self.loss = build.build_loss(cfg)
         self.regularizers = build.build_regularizers(cfg)
-        augment = build.build_augment(cfg).to(self.device)
+        augment = build.build_augment(cfg, self.data.spec).to(self.device)
         for reg in self.regularizers:
             if isinstance(reg, nn.Module):
                 reg.to(self.device)
@@ -220,6 +224,8 @@ class Trainer:
         save_png(picture, self.samples / f"fakes_{state.nimg // 1000:06d}kimg.png")
         runlog.image("fakes", picture, state.kimg)
         path = checkpoint_path(self.checkpoints, state.nimg)
+        if path.exists():  # already saved at this image count (a new best)
+            return path
         save_checkpoint({"config": self.config_dict, "spec": list(self.data.spec.shape),
                          "state": state.state_dict(), "version": _version()}, path)
         protect = {Path(b["path"]) for b in state.best.values() if "path" in b}
@@ -268,11 +274,14 @@ class Trainer:
                     due["log"] = (state.nimg // every["log"] + 1) * every["log"]
                     progress.update(state.kimg, _status(row))
                 if "eval" in due and (state.nimg >= due["eval"] or finished):
-                    self._evaluate(runlog)
+                    self._evaluate(runlog, progress)
                     due["eval"] = (state.nimg // every["eval"] + 1) * every["eval"]
                 if state.nimg >= due["snapshot"] or finished:
                     self.snapshot(runlog)
                     due["snapshot"] = (state.nimg // every["snapshot"] + 1) * every["snapshot"]
+            final_fakes = self.cfg.metrics.final_num_fakes
+            if self.evaluator is not None and final_fakes:
+                self._evaluate(runlog, progress, final_fakes, kind="final")
         wall = time.perf_counter() - start_time
         summary = {
             "kimg": state.kimg, "wall_seconds": round(wall, 2),
@@ -285,10 +294,29 @@ class Trainer:
         runlog.close()
         return summary
 
-    def _evaluate(self, runlog: RunLog) -> None:
-        assert self.evaluator is not None
-        results = self.evaluator(self.state.G_ema, self.state)
-        runlog.write({"kind": "eval", "kimg": round(self.state.kimg, 3), **results})
+    def _evaluate(self, runlog: RunLog, progress: TrainingProgress,
+                  num_fakes: int | None = None, kind: str = "eval") -> dict[str, Any]:
+        """Metrics of the EMA generator; a new best (``metrics.best``) gets a checkpoint that
+        pruning keeps."""
+        evaluator, state = self.evaluator, self.state
+        assert evaluator is not None
+        advance, remove = progress.subtask(f"{kind}: {'/'.join(self.cfg.metrics.names)}",
+                                           evaluator.work(num_fakes))
+        try:
+            results = evaluator(state.G_ema, num_fakes, advance=advance)
+        finally:
+            remove()
+        runlog.write({"kind": kind, "kimg": round(state.kimg, 3), **results})
+        numbers = {k: v for k, v in results.items() if isinstance(v, float)}
+        log.info("%.1f kimg %s: %s", state.kimg, kind,
+                 "  ".join(f"{k}={v:.4g}" for k, v in numbers.items()))
+        metric = self.cfg.metrics.best
+        if kind == "eval" and metric in results and better(
+                metric, results[metric], state.best.get(metric, {}).get("value")):
+            path = checkpoint_path(self.checkpoints, state.nimg)
+            state.best[metric] = {"value": results[metric], "kimg": state.kimg, "path": str(path)}
+            self.snapshot(runlog)
+        return results
 
 
 def _status(row: dict[str, Any]) -> str:

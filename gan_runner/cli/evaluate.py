@@ -1,0 +1,126 @@
+"""``gan-eval``: metrics for a checkpoint, or for two folders of images.
+
+``gan-eval ckpt=PATH [metrics=fid,kid] [num_fakes=10000] [psi=0.7]``: the checkpoint's EMA
+generator against the real data it was trained on (its ``real_split``).
+``gan-eval real=DIR fake=DIR [features=inception]``: two folders, no generator involved.
+Prints a table; ``out=FILE.json`` also writes the numbers with their provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from PIL import Image
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from gan_runner.cli.args import Arg, parse_args
+from gan_runner.cli.errors import run_reporting_errors
+from gan_runner.config.schema import ImageDatasetConfig, MetricsConfig
+from gan_runner.config.store import register_configs
+from gan_runner.data.datasets import DATASETS
+from gan_runner.data.images import IMAGE_SUFFIXES, image_folder_set
+from gan_runner.errors import UserError
+from gan_runner.metrics.evaluate import Evaluator
+from gan_runner.train.build import generator_from_checkpoint, select_device
+
+USAGE = ("usage: gan-eval ckpt=PATH [metrics=fid,kid] [num_fakes=N] [psi=1.0]\n"
+         "       gan-eval real=DIR fake=DIR [metrics=fid,kid] [features=inception]")
+SPEC = {
+    "ckpt": Arg(Path, None, "a ckpt-*.pt written by gan-train"),
+    "real": Arg(Path, None, "a folder of real images (with fake=)"),
+    "fake": Arg(Path, None, "a folder of generated images (with real=)"),
+    "metrics": Arg(lambda s: [m for m in s.split(",") if m], "fid,kid",
+                   "comma-separated: fid kid is pr dc toy"),
+    "num_fakes": Arg(int, "10000", "generated samples (ckpt mode)"),
+    "num_reals": Arg(int, None, "real samples (default: the whole split or folder)"),
+    "psi": Arg(float, "1.0", "truncation psi (ckpt mode, models with a mapping network)"),
+    "features": Arg(str, "auto", "auto | inception | fmnist | toy"),
+    "resize": Arg(str, "tf_bilinear", "inception resize: tf_bilinear | clean"),
+    "inception_weights": Arg(str, None, "path to the FID Inception weights"),
+    "real_split": Arg(str, "train", "ckpt mode: the split of the training dataset to compare to"),
+    "batch_size": Arg(int, "250", "extractor batch size"),
+    "device": Arg(str, "auto", "auto | cpu | cuda"),
+    "out": Arg(Path, None, "also write the results as JSON here"),
+}
+
+
+def folder_data(root: Path, channels: int = 3):
+    """A folder as metric input: its images at their own (first image's) size, so the
+    extractor sees them unresampled, as the reference tools do."""
+    first = next((p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES),
+                 None) if root.is_dir() else None
+    if first is None:
+        raise UserError(f"no images under {root}", "pass a folder of PNG/JPEG images")
+    with Image.open(first) as image:
+        side = max(image.size)
+    cfg = ImageDatasetConfig(name="image_folder", root=str(root), resolution=side,
+                             channels=channels, fit="pad")
+    return image_folder_set(cfg)
+
+
+def metrics_config(args: dict[str, Any]) -> MetricsConfig:
+    fields = ("features", "num_fakes", "num_reals", "resize", "inception_weights", "real_split",
+              "batch_size", "psi")
+    return MetricsConfig(names=args["metrics"], **{k: args[k] for k in fields})
+
+
+def evaluate(argv: list[str]) -> dict[str, Any]:
+    args = parse_args(argv, SPEC, USAGE)
+    folders = args["real"] is not None or args["fake"] is not None
+    if folders == (args["ckpt"] is not None) or (folders and None in (args["real"], args["fake"])):
+        raise UserError("give either ckpt=PATH or both real=DIR and fake=DIR", USAGE)
+    register_configs()
+    device = select_device(args["device"])
+    cfg = metrics_config(args)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with progress:
+        task = progress.add_task("features", total=None)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        if folders:
+            evaluator = Evaluator(cfg, folder_data(args["real"]), "image_folder", device)
+            fakes = folder_data(args["fake"])
+            progress.update(task, total=evaluator.work(len(fakes)) )
+            results = evaluator.compare(fakes, advance)
+            source = {"real": str(args["real"]), "fake": str(args["fake"])}
+        else:
+            G, payload = generator_from_checkpoint(args["ckpt"], device)
+            dataset = payload["config"]["dataset"]
+            schema = DATASETS.entry(dataset["name"]).schema
+            dataset_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema),
+                                                              dataset))
+            evaluator = Evaluator.for_dataset(cfg, dataset_cfg, device)
+            progress.update(task, total=evaluator.work())
+            results = evaluator(G, advance=advance)
+            source = {"ckpt": str(args["ckpt"]),
+                      "kimg": payload["state"]["counters"]["nimg"] / 1000}
+    results = {**source, **results}
+    show(results)
+    if args["out"] is not None:
+        args["out"].write_text(json.dumps(results, indent=2))
+    return results
+
+
+def show(results: dict[str, Any]) -> None:
+    table = Table(title="gan-eval")
+    table.add_column("key")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+def main() -> None:
+    run_reporting_errors(lambda: evaluate(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
