@@ -288,6 +288,8 @@ class Trainer:
             "sec_per_kimg": round(wall / max(state.nimg - start_nimg, 1) * 1000, 3),
             "final": {k: v for k, v in row.items() if k.startswith(("loss/", "reg/"))},
             "best": state.best, "resumed_from": str(resumed) if resumed else None,
+            # what a sweeper minimizes or maximizes: the best value of metrics.best
+            "objective": state.best.get(self.cfg.metrics.best, {}).get("value"),
             "choices": self.choices,
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

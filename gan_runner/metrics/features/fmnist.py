@@ -66,7 +66,7 @@ class FashionCNN(nn.Module):
         super().__init__()
         self.body = nn.Sequential(*_conv(1, 16), *_conv(16, 32), *_conv(32, 64), nn.Flatten(),
                                   nn.Linear(64 * 3 * 3, FEATURE_DIM), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, NUM_CLASSES))
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(FEATURE_DIM, NUM_CLASSES))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """float (N, 1, 28, 28) -> (features, logits)."""

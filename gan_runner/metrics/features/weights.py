@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.request
@@ -29,6 +30,7 @@ FID_WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb
 HINT = ("download pt_inception-2015-12-05-6726825d.pth (pytorch-fid's FID weights) yourself "
         "and pass metrics.inception_weights=PATH")
 _CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 def cache_base(configured: str | None) -> Path:
@@ -50,22 +52,34 @@ def download(url: str, target: Path, sha256: str) -> None:
     """Fetch ``url`` to ``target`` through a temporary file in the same folder, renamed only
     once complete and verified: an interrupted or corrupt download never looks like a cached
     file to the next run."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".",
+                                        suffix=".part")
+    except OSError as error:
+        raise UserError(f"cannot write the Inception weights to {target.parent}: {error}",
+                        f"set metrics.cache_dir or $GAN_RUNNER_CACHE to a writable folder, or "
+                        f"{HINT}") from error
     tmp = Path(tmp_name)
+    log.info("downloading the FID Inception weights from %s to %s", url, target)
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            announced, received = response.headers.get("Content-Length"), 0
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
+                received += len(chunk)
+        # a connection dropped mid-file just ends the stream; only the count tells
+        if announced is not None and received != int(announced):
+            raise OSError(f"the connection closed after {received} of {announced} bytes")
         if digest.hexdigest() != sha256:
             raise UserError(f"the Inception weights downloaded from {url} have sha256 "
                             f"{digest.hexdigest()}, expected {sha256}", HINT)
         os.replace(tmp, target)
     except (OSError, http.client.HTTPException, ValueError) as error:
-        # OSError covers URLError and HTTP error codes, HTTPException a connection dropped
-        # mid-file, ValueError a malformed URL
+        # OSError covers URLError, HTTP error codes and short reads, HTTPException a broken
+        # response, ValueError a malformed URL
         raise UserError(f"could not download the Inception weights from {url}: {error}",
                         HINT) from error
     finally:
