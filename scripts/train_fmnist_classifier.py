@@ -4,7 +4,8 @@
 
 Uses the train split only and reports accuracy on the test split, read back through the same
 extractor the metrics use. One thread by default: CPU kernels then sum in a fixed order, so the
-same seed gives the same weights (more threads are faster but may differ in the last bits).
+same seed gives the same weights (more threads are faster but may differ in the last bits),
+and, saved under the same file name, the same bytes and sha256 (with the same torch version).
 Training sees random flips and shifts of up to 1 px, so the features do not hinge on a sample
 being perfectly centered, as GAN samples may not be.
 """

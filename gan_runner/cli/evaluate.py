@@ -41,7 +41,7 @@ SPEC = {
     "num_reals": Arg(int, None, "real samples (default: the whole split or folder)"),
     "psi": Arg(float, "1.0", "truncation psi (ckpt mode, models with a mapping network)"),
     "features": Arg(str, "auto", "auto | inception | fmnist | toy"),
-    "resize": Arg(str, "tf_bilinear", "inception resize: tf_bilinear | clean"),
+    "resize": Arg(str, "tf_bilinear", "inception resize: tf_bilinear | clean | torch_bilinear"),
     "inception_weights": Arg(str, None, "path to the FID Inception weights"),
     "real_split": Arg(str, "train", "ckpt mode: the split of the training dataset to compare to"),
     "batch_size": Arg(int, "250", "extractor batch size"),

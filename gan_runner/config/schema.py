@@ -230,7 +230,9 @@ class MetricsConfig:
     final_num_fakes: int | None = None  # null: no separate final evaluation
     num_reals: int | None = None  # null: the whole split
     real_split: str = "train"
-    resize: str = "tf_bilinear"  # inception input resize: tf_bilinear (TF1/torch-fidelity) | clean
+    # Inception's input resize: tf_bilinear (TF1 / torch-fidelity), clean (PIL bicubic, as
+    # clean-fid) or torch_bilinear (pytorch-fid); checked against the table in inception.py
+    resize: str = "tf_bilinear"
     inception_weights: str | None = None
     cache_dir: str | None = None  # real-feature cache; null: $GAN_RUNNER_CACHE or ~/.cache
     best: str = ""  # keep the checkpoint with the best value of this metric (e.g. fid)
@@ -250,7 +252,6 @@ class MetricsConfig:
         require(self.every_kimg >= 0, "metrics.every_kimg", self.every_kimg,
                 "a non-negative interval in kimg (0 = off)")
         require_choice("metrics.features", self.features, ("auto", "inception", "fmnist", "toy"))
-        require_choice("metrics.resize", self.resize, ("tf_bilinear", "clean"))
         require_choice("metrics.real_split", self.real_split, ("train", "test"))
         for key in ("num_fakes", "batch_size", "kid_subsets", "is_splits", "pr_k", "dc_k"):
             value = getattr(self, key)

@@ -20,13 +20,13 @@ import torch
 
 from gan_runner.data.datasets import RealData
 from gan_runner.metrics.features.base import FeatureExtractor
+from gan_runner.metrics.features.weights import cache_base
 
 CACHE_VERSION = 1
 
 
 def cache_root(configured: str | None) -> Path:
-    base = configured or os.environ.get("GAN_RUNNER_CACHE") or Path.home() / ".cache" / "gan_runner"
-    return Path(base).expanduser() / "stats"
+    return cache_base(configured) / "stats"
 
 
 def stats_key(data: RealData, count: int, extractor: FeatureExtractor) -> dict[str, Any]:
