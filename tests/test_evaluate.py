@@ -100,8 +100,9 @@ def test_real_features_are_cached_and_recomputed_when_the_count_changes(tmp_path
 
 
 def test_training_logs_eval_rows_and_keeps_the_best_checkpoint(make_trainer, tmp_path):
-    trainer = make_trainer([*TINY_TOY, "metrics=toy", "metrics.every_kimg=0.064", "metrics.num_fakes=500",
-                            "metrics.num_reals=2000", "trainer.checkpoints_keep=1",
+    trainer = make_trainer([*TINY_TOY, "metrics=toy", "metrics.every_kimg=0.064",
+                            "metrics.num_fakes=500", "metrics.num_reals=2000",
+                            "trainer.checkpoints_keep=1",
                             f"metrics.cache_dir={tmp_path / 'cache'}", "metrics.best=kl"])
     summary = trainer.run()
     evals = [r for r in read_rows(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "eval"]

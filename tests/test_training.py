@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gan_runner.errors import UserError
 from gan_runner.io.runlog import read_rows
 
 from conftest import TINY_FMNIST, TINY_TOY, needs_fmnist
@@ -97,3 +98,16 @@ def test_ema_generator_differs_from_the_live_one_but_stays_close(make_trainer):
     trainer.run()
     live, ema = weights(trainer.state.G), weights(trainer.state.G_ema)
     assert any(not torch.equal(a, b) for a, b in zip(live, ema, strict=True))
+
+
+def test_resuming_with_a_different_model_is_refused(make_trainer, tmp_path):
+    make_trainer(TINY_TOY, tmp_path / "run").run()
+    with pytest.raises(UserError, match="different model config"):
+        make_trainer([*TINY_TOY, "model.hidden=16", "trainer.kimg=0.256"],
+                     tmp_path / "run").run()
+
+
+def test_a_moved_dataset_still_resumes(make_trainer, tmp_path):
+    make_trainer([*TINY_TOY, "trainer.kimg=0.064"], tmp_path / "run").run()
+    summary = make_trainer([*TINY_TOY, "dataset.num_samples=5000"], tmp_path / "run").run()
+    assert summary["resumed_from"] is not None

@@ -32,7 +32,7 @@ from gan_runner.io.checkpoint import (
 from gan_runner.io.images import samples_picture, save_png
 from gan_runner.io.progress import TrainingProgress
 from gan_runner.io.runlog import RunLog
-from gan_runner.metrics.ranking import better
+from gan_runner.metrics.ranking import METRIC_KEYS, better
 from gan_runner.models.base import sample_latents
 from gan_runner.objectives.tricks import clip_weights, instance_noise_std
 from gan_runner.train import build
@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POINTS_IN_PICTURE = 2500  # samples in a scatter plot of 2-D data
-# a checkpoint must match the run it resumes in these config sections
-COMPATIBLE_SECTIONS = ("model", "dataset")
+# a checkpoint must match the run it resumes in these config sections (None: every key); the
+# dataset may move (root) or change its subset, not its kind or shape
+COMPATIBLE = {"model": None, "dataset": ("name", "resolution", "channels")}
 
 
 class Trainer:
@@ -62,7 +63,7 @@ class Trainer:
         self.choices = choices or {}
         self.device = build.select_device(cfg.trainer.device)
         self.evaluator: Evaluator | None = None
-        if cfg.metrics.names:
+        if cfg.metrics.names:  # before seeding: building extractors draws random init weights
             from gan_runner.metrics.evaluate import Evaluator
 
             self.evaluator = Evaluator.for_dataset(cfg.metrics, cfg.dataset, self.device)
@@ -116,8 +117,9 @@ class Trainer:
         else:
             path = Path(choice).expanduser()
             payload = load_checkpoint(path, self.device)
-        for section in COMPATIBLE_SECTIONS:
-            theirs, ours = payload["config"].get(section), self.config_dict.get(section)
+        for section, keys in COMPATIBLE.items():
+            theirs, ours = (_pick(c.get(section, {}), keys)
+                            for c in (payload["config"], self.config_dict))
             if theirs != ours:
                 raise UserError(f"checkpoint {path} was trained with a different {section} "
                                 f"config ({theirs} vs {ours})",
@@ -309,9 +311,8 @@ class Trainer:
         finally:
             remove()
         runlog.write({"kind": kind, "kimg": round(state.kimg, 3), **results})
-        numbers = {k: v for k, v in results.items() if isinstance(v, float)}
-        log.info("%.1f kimg %s: %s", state.kimg, kind,
-                 "  ".join(f"{k}={v:.4g}" for k, v in numbers.items()))
+        log.info("%.1f kimg %s (%d fakes): %s", state.kimg, kind, results["num_fakes"],
+                 "  ".join(f"{k}={results[k]:.4g}" for k in METRIC_KEYS if k in results))
         metric = self.cfg.metrics.best
         if kind == "eval" and metric in results and better(
                 metric, results[metric], state.best.get(metric, {}).get("value")):
@@ -319,6 +320,10 @@ class Trainer:
             state.best[metric] = {"value": results[metric], "kimg": state.kimg, "path": str(path)}
             self.snapshot(runlog)
         return results
+
+
+def _pick(section: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any]:
+    return dict(section) if keys is None else {k: section.get(k) for k in keys}
 
 
 def _status(row: dict[str, Any]) -> str:
