@@ -18,6 +18,7 @@ from typing import Protocol
 
 from torch import Tensor, nn
 
+from gan_runner.config.schema import RegularizerConfig
 from gan_runner.registry import Registry
 
 
@@ -67,3 +68,17 @@ class Regularizer(Protocol):
     every: int
 
     def penalty(self, batch: DBatch | GBatch) -> Tensor: ...
+
+
+class ConfiguredPenalty:
+    """``weight`` and ``every`` read from the regularizer's config (its validated schema)."""
+
+    cfg: RegularizerConfig
+
+    @property
+    def weight(self) -> float:
+        return self.cfg.weight
+
+    @property
+    def every(self) -> int:
+        return self.cfg.every

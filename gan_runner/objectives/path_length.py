@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from gan_runner.config.schema import RegularizerConfig, require
 from gan_runner.errors import UserError
 from gan_runner.models.base import sample_latents
-from gan_runner.objectives.base import REGULARIZERS, GBatch
+from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, GBatch
 
 
 @dataclass
@@ -49,7 +49,7 @@ def path_lengths(images: Tensor, ws: Tensor, directions: Tensor) -> Tensor:
     return grad.square().sum(dim=2).mean(dim=1).sqrt()
 
 
-class PathLengthPenalty(nn.Module):
+class PathLengthPenalty(ConfiguredPenalty, nn.Module):
     """The G-side regularizer; an ``nn.Module`` so the running mean (buffer ``mean``) is
     checkpointed with the training state."""
 
@@ -59,14 +59,6 @@ class PathLengthPenalty(nn.Module):
         super().__init__()
         self.name, self.cfg = name, cfg
         self.register_buffer("mean", torch.zeros(()))
-
-    @property
-    def weight(self) -> float:
-        return self.cfg.weight
-
-    @property
-    def every(self) -> int:
-        return self.cfg.every
 
     def penalty(self, batch: GBatch) -> Tensor:
         """mean (path length - a)^2, unweighted; updates ``a`` with this batch's mean."""

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from gan_runner.config.schema import RegularizerConfig, require
 from gan_runner.errors import UserError
-from gan_runner.objectives.base import REGULARIZERS, DBatch
+from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, DBatch
 
 PenaltyFn = Callable[[DBatch, Any], Tensor]
 
@@ -47,21 +47,13 @@ class BCRConfig(RegularizerConfig):
 
 
 @dataclass(frozen=True)
-class DPenalty:
+class DPenalty(ConfiguredPenalty):
     """A D-side regularizer: its config and the function that computes the bare penalty."""
 
     name: str
     cfg: RegularizerConfig
     fn: PenaltyFn
     side: str = "D"
-
-    @property
-    def weight(self) -> float:
-        return self.cfg.weight
-
-    @property
-    def every(self) -> int:
-        return self.cfg.every
 
     def penalty(self, batch: DBatch) -> Tensor:
         return self.fn(batch, self.cfg)
