@@ -26,8 +26,9 @@ dataset:
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
 		|| echo "note: could not install dataset-fashion-mnist; use dataset.download=true"; fi
 
+# Without Debian's copy of Fashion-MNIST, torchvision downloads it (to ~/.cache/gan_runner).
 train: setup
-	$(VENV)/bin/gan-train $(ARGS)
+	$(VENV)/bin/gan-train $$([ -d $(FMNIST) ] || echo dataset.download=true) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q
