@@ -1,7 +1,8 @@
 """The real-data interface the loop and the metrics read from, and its registry.
 
-Image sets keep (or decode on demand) uint8 pixels: metrics need the exact uint8 images, the
-training step needs floats in [-1, 1], and both come from the same ``uint8_batch``.
+Image sets keep (or decode on demand) uint8 pixels: metrics need the exact uint8 images (an
+image set's ``uint8_batch``), the training step needs floats in [-1, 1] (``batch``), and both
+come from the same pixels.
 """
 
 from __future__ import annotations
@@ -26,12 +27,6 @@ class RealData(Protocol):
 
     def batch(self, indices: Tensor) -> Tensor:
         """Float samples for the model: images in [-1, 1], points as they are."""
-        ...
-
-
-class ImageData(RealData, Protocol):
-    def uint8_batch(self, indices: Tensor) -> Tensor:
-        """(N, C, H, W) uint8 images exactly as stored, for metrics and grids."""
         ...
 
 
