@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -51,3 +53,24 @@ def test_a_multirun_sweeps_losses_into_numbered_jobs(tmp_path):
     summaries = [json.loads((tmp_path / "sweep" / str(i) / "summary.json").read_text())
                  for i in range(2)]
     assert [s["choices"]["loss"] for s in summaries] == ["ns", "hinge"]
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
+    args = [str(BIN / "gan-train"), *TINY_TOY, "trainer.kimg=50", "trainer.log_every_kimg=0.064",
+            "trainer.snapshot_every_kimg=100", "hydra.run.dir=run"]
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stopped_by"] == "SIGTERM" and summary["kimg"] < 50
+    assert list((tmp_path / "run" / "checkpoints").glob("ckpt-*.pt"))
+    resumed = gan_train(*args[1:], "trainer.kimg=1", cwd=tmp_path)  # shorter: just resume
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["resumed_from"]

@@ -6,6 +6,7 @@ Examples: ``gan-train model=dcgan loss=hinge``, ``gan-train -m loss=ns,hinge,wga
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ def train_task(cfg: DictConfig) -> Any:
     runtime = HydraConfig.get().runtime
     choices = {k: v for k, v in runtime.choices.items() if k in GROUPS and v is not None}
     summary = Trainer(validated(cfg), Path(runtime.output_dir), as_dict(cfg), choices).run()
+    if summary["exit_status"]:  # stopped by SIGINT/SIGTERM after saving a checkpoint
+        sys.exit(summary["exit_status"])
     return summary.get("objective")
 
 

@@ -40,6 +40,7 @@ from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.optim import build_optimizer, grad_norm
 from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy_intervals
 from gan_runner.train.scheduler import SequentialScheduler
+from gan_runner.train.signals import StopRequest
 from gan_runner.train.state import TrainState, seed_everything
 from gan_runner.train.watch import FailureWatch
 
@@ -262,9 +263,14 @@ class Trainer:
         row: dict[str, Any] = {}
         log.info("training %s on %s (%s) for %.0f kimg -> %s", self.cfg.model.name,
                  self.data.description, self.device, cfg.kimg, self.run_dir)
-        with TrainingProgress(cfg.kimg, cfg.progress) as progress:
+        with TrainingProgress(cfg.kimg, cfg.progress) as progress, StopRequest() as stop:
             while state.nimg < total:
                 self.iteration()
+                if stop.signal is not None:
+                    path = self.snapshot(runlog)
+                    log.warning("%s at %.1f kimg: saved %s; run the same command to resume",
+                                stop.signal.name, state.kimg, path)
+                    break
                 finished = state.nimg >= total
                 if state.nimg >= due["log"] or finished:
                     now = time.perf_counter()
@@ -282,7 +288,7 @@ class Trainer:
                     self.snapshot(runlog)
                     due["snapshot"] = (state.nimg // every["snapshot"] + 1) * every["snapshot"]
             final_fakes = self.cfg.metrics.final_num_fakes
-            if self.evaluator is not None and final_fakes:
+            if self.evaluator is not None and final_fakes and stop.signal is None:
                 self._evaluate(runlog, progress, final_fakes, kind="final")
         wall = time.perf_counter() - start_time
         summary = {
@@ -292,6 +298,8 @@ class Trainer:
             "best": state.best, "resumed_from": str(resumed) if resumed else None,
             # what a sweeper minimizes or maximizes: the best value of metrics.best
             "objective": state.best.get(self.cfg.metrics.best, {}).get("value"),
+            "stopped_by": stop.signal.name if stop.signal is not None else None,
+            "exit_status": stop.exit_status,
             "choices": self.choices,
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
