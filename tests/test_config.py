@@ -6,14 +6,13 @@ from importlib.resources import files
 
 import pytest
 
+from gan_runner.cli.train import GROUPS
 from gan_runner.config.compose import compose_config, validated
 from gan_runner.config.schema import TrainConfig
 from gan_runner.errors import UserError
 from gan_runner.plugins import SCHEMA_GROUPS
 
 CONF = files("gan_runner.conf")
-GROUPS = ("dataset", "model", "loss", "regularizer", "augment", "optimizer", "trainer",
-          "metrics", "experiment")
 
 
 def options(group: str) -> list[str]:

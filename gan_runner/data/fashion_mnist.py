@@ -12,6 +12,7 @@ import numpy as np
 
 from gan_runner.data.idx import read_idx
 from gan_runner.errors import UserError
+from gan_runner.paths import cache_base
 
 DEBIAN_ROOT = Path("/usr/share/datasets/fashion-mnist")
 _FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
@@ -40,7 +41,7 @@ def locate(root: str | None, download: bool) -> Path:
     if download:
         from torchvision.datasets import FashionMNIST
 
-        target = Path(root).expanduser() if root else Path.home() / ".cache" / "gan_runner"
+        target = Path(root).expanduser() if root else cache_base()
         for train in (True, False):
             FashionMNIST(str(target), train=train, download=True)
         return target

@@ -19,6 +19,7 @@ from gan_runner.data import fashion_mnist
 from gan_runner.data.datasets import DATASETS, to_float
 from gan_runner.errors import UserError
 from gan_runner.models.base import DataSpec
+from gan_runner.paths import cache_base
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -109,7 +110,7 @@ def _torchvision_set(cls_name: str, cfg: ImageDatasetConfig):
     if cfg.root is None and not cfg.download:
         raise UserError(f"dataset={cls_name.lower()} needs its files",
                         "set dataset.root=DIR (a torchvision root) or pass dataset.download=true")
-    root = Path(cfg.root or Path.home() / ".cache" / "gan_runner").expanduser()
+    root = Path(cfg.root).expanduser() if cfg.root else cache_base()
     try:
         return getattr(tvd, cls_name)(str(root), train=cfg.split == "train",
                                       download=cfg.download)

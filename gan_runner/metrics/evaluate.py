@@ -41,12 +41,15 @@ def choose_features(name: str, data: RealData, dataset_name: str) -> str:
     return "fmnist" if dataset_name in FMNIST_LIKE else "inception"
 
 
-def metrics_dataset(dataset_cfg: Any, split: str) -> RealData:
-    """The real side of the comparison: the whole split, no subset, no flips."""
-    fields = {f.name for f in dataclasses.fields(dataset_cfg)}
-    if "split" in fields:
-        dataset_cfg = dataclasses.replace(dataset_cfg, split=split, max_images=None, hflip=False)
-    return DATASETS.get(dataset_cfg.name)(dataset_cfg)
+def metrics_dataset(dataset_cfg: Any, split: str, loaded: RealData | None = None) -> RealData:
+    """The real side of the comparison: the whole split, no subset, no flips; ``loaded`` (the
+    training data) is reused when it already is exactly that."""
+    real_cfg = dataset_cfg
+    if "split" in {f.name for f in dataclasses.fields(dataset_cfg)}:
+        real_cfg = dataclasses.replace(dataset_cfg, split=split, max_images=None, hflip=False)
+    if loaded is not None and real_cfg == dataset_cfg:
+        return loaded
+    return DATASETS.get(real_cfg.name)(real_cfg)
 
 
 class Evaluator:
@@ -94,10 +97,11 @@ class Evaluator:
                 "num_fakes": num_fakes, "real_stats": self._real_path, "psi": psi}
 
     @classmethod
-    def for_dataset(cls, cfg: MetricsConfig, dataset_cfg: Any, device: torch.device
-                    ) -> Evaluator:
+    def for_dataset(cls, cfg: MetricsConfig, dataset_cfg: Any, device: torch.device,
+                    loaded: RealData | None = None) -> Evaluator:
         """Against the training set's ``metrics.real_split`` (the training loop's case)."""
-        return cls(cfg, metrics_dataset(dataset_cfg, cfg.real_split), dataset_cfg.name, device)
+        return cls(cfg, metrics_dataset(dataset_cfg, cfg.real_split, loaded), dataset_cfg.name,
+                   device)
 
     def __call__(self, G: nn.Module, num_fakes: int | None = None, psi: float | None = None,
                  advance: Advance = lambda n: None) -> dict[str, Any]:

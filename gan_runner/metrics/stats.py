@@ -20,7 +20,7 @@ import torch
 
 from gan_runner.data.datasets import RealData
 from gan_runner.metrics.features.base import FeatureExtractor
-from gan_runner.metrics.features.weights import cache_base
+from gan_runner.paths import cache_base
 
 CACHE_VERSION = 1
 

@@ -63,13 +63,14 @@ class Trainer:
         self.cfg, self.run_dir, self.config_dict = cfg, run_dir, config_dict
         self.choices = choices or {}
         self.device = build.select_device(cfg.trainer.device)
+        self.data: RealData = build.build_data(cfg)  # draws from its own seeded generators
         self.evaluator: Evaluator | None = None
         if cfg.metrics.names:  # before seeding: building extractors draws random init weights
             from gan_runner.metrics.evaluate import Evaluator
 
-            self.evaluator = Evaluator.for_dataset(cfg.metrics, cfg.dataset, self.device)
+            self.evaluator = Evaluator.for_dataset(cfg.metrics, cfg.dataset, self.device,
+                                                   loaded=self.data)
         seed_everything(cfg.trainer.seed)
-        self.data: RealData = build.build_data(cfg)
         pair = build.build_models(cfg, self.data.spec)
         G, D = pair.G.to(self.device), pair.D.to(self.device)
         self.loss = build.build_loss(cfg)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from gan_runner.errors import UserError
+from gan_runner.paths import cache_base
 
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
@@ -31,13 +32,6 @@ HINT = ("download pt_inception-2015-12-05-6726825d.pth (pytorch-fid's FID weight
         "and pass metrics.inception_weights=PATH")
 _CHUNK = 1 << 20
 log = logging.getLogger(__name__)
-
-
-def cache_base(configured: str | None) -> Path:
-    """The folder shared by everything gan_runner caches: ``metrics.cache_dir``, else
-    ``$GAN_RUNNER_CACHE``, else ``~/.cache/gan_runner``."""
-    base = configured or os.environ.get("GAN_RUNNER_CACHE") or Path.home() / ".cache" / "gan_runner"
-    return Path(base).expanduser()
 
 
 def file_sha256(path: Path) -> str:
