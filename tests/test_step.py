@@ -12,7 +12,7 @@ from gan_runner.errors import UserError
 from gan_runner.objectives.base import LOSSES, REGULARIZERS
 from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.phases import Critic, Phase, StepParts, Task, build_phases
-from gan_runner.train.scheduler import SequentialScheduler
+from gan_runner.train.scheduler import StepScheduler
 from gan_runner.train.watch import FailureWatch
 
 
@@ -50,10 +50,10 @@ def test_a_task_reading_an_output_not_yet_computed_is_rejected():
               {"b": 1.0})
 
 
-def test_sequential_scheduler_sums_the_weighted_terms():
+def test_the_scheduler_sums_the_weighted_terms():
     phase = Phase("p", "D", 1, (Task("a", ("real",), lambda r: r.sum()),
                                 Task("b", ("a",), lambda a: a * 2)), {"a": 1.0, "b": 0.5})
-    loss, env = SequentialScheduler().run(phase, {"real": torch.tensor([1.0, 2.0])})
+    loss, env = StepScheduler().run(phase, {"real": torch.tensor([1.0, 2.0])})
     assert loss.item() == 3.0 + 0.5 * 6.0 and env["b"].item() == 6.0
 
 

@@ -1,11 +1,13 @@
 """One line per user error: what is wrong and how to fix it, never a traceback.
 
 Hydra's own errors (unknown group option, unknown key, wrong type) arrive as multi-line
-messages; ``describe`` boils them down to the line a user needs.
+messages; ``describe`` boils them down to the line a user needs. A full disk is the user's to
+fix too: whatever write hit it, the newest complete checkpoint is intact (io/checkpoint.py).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -16,10 +18,13 @@ from typing import NoReturn, TypeVar
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
+from gan_runner.config.schema import unknown_setting
 from gan_runner.errors import UserError
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+USER_ERRORS = (UserError, HydraException, OmegaConfBaseException)
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -29,12 +34,26 @@ def _chain(error: BaseException) -> list[BaseException]:
     return chain
 
 
+def _disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in DISK_FULL
+
+
+def _users(error: BaseException) -> bool:
+    """Whether ``error`` is the user's to fix (a program bug keeps its traceback). Checked
+    before the errno: some Hydra errors are OSErrors too (MissingConfigException)."""
+    return isinstance(error, USER_ERRORS) or _disk_full(error)
+
+
 def describe(error: BaseException) -> str:
     """The one-line message for a user error (UserError, or a Hydra/OmegaConf config error)."""
     chain = _chain(error)
     for item in chain:
         if isinstance(item, UserError):
             return str(item)
+        if _disk_full(item):
+            where = f" while writing {item.filename}" if item.filename else ""
+            return (f"disk full{where}: {item.strerror} (free some space, then run the same "
+                    "command again: gan-train resumes from its last complete checkpoint)")
     text = "\n".join(str(e) for e in chain)
     missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
     if missing:
@@ -44,8 +63,7 @@ def describe(error: BaseException) -> str:
         return f"unknown {group} option {name!r} ({hint})"
     unknown_key = re.search(r"Could not override '([^']+)'", text)
     if unknown_key and "not in" in text:
-        return (f"{unknown_key.group(1)} is not a known setting "
-                "(see `gan-train --cfg job` for the valid keys)")
+        return str(unknown_setting(unknown_key.group(1)))
     bad_value = re.search(r"Value '([^']*)' (?:of type '\w+' )?could not be converted to (\w+)",
                           text)
     key = re.search(r"full_key: (\S+)", text)
@@ -69,7 +87,9 @@ def exit_on_user_error(task: Callable[..., T]) -> Callable[..., T]:
     def wrapped(*args: object, **kwargs: object) -> T:
         try:
             return task(*args, **kwargs)
-        except UserError as error:
+        except Exception as error:
+            if not _users(error):
+                raise
             fail(describe(error))
 
     return wrapped
@@ -84,7 +104,9 @@ def run_reporting_errors(main: Callable[[], T]) -> T:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         return main()
-    except (UserError, HydraException, OmegaConfBaseException) as error:
+    except Exception as error:
+        if not _users(error):
+            raise
         fail(describe(error))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -25,6 +25,12 @@ def require_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     require(value in choices, key, value, "one of " + "|".join(choices))
 
 
+def unknown_setting(key: str) -> UserError:
+    """For a key no schema declares, whether Hydra caught it or a ``+key=`` slipped past."""
+    return UserError(f"{key} is not a known setting",
+                     "see `gan-train --cfg job` for the valid keys")
+
+
 # ---------------------------------------------------------------- dataset
 @dataclass
 class ToyDatasetConfig:
@@ -56,6 +62,7 @@ class ImageDatasetConfig:
     subset_seed: int = 0
     download: bool = False
     hflip: bool = False  # dataset x-flip augmentation (doubles the effective set, as in ADA)
+    heldout: int = 0  # images outside the max_images subset kept for the r_v diagnostic
 
     def __post_init__(self) -> None:
         require_choice("dataset.split", self.split, ("train", "test"))
@@ -65,6 +72,7 @@ class ImageDatasetConfig:
         require_choice("dataset.fit", self.fit, ("pad", "resize", "center_crop"))
         require(self.max_images is None or self.max_images > 0, "dataset.max_images",
                 self.max_images, "a positive count or null for all images")
+        require(self.heldout >= 0, "dataset.heldout", self.heldout, "a non-negative count")
 
 
 # ---------------------------------------------------------------- model
@@ -188,7 +196,14 @@ class TrainerConfig:
     checkpoints_keep: int = 3
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler)
+    channels_last: bool = False  # NHWC layout for image models
+    compile: bool = False  # torch.compile the main G/D forward passes (eager fallback)
+    tf32: bool = False  # TensorFloat-32 on Ampere+ GPUs
+    streams: str = "auto"  # auto | off | N: CUDA streams for a phase's independent tasks
+    timing: bool = True  # per-task step times in the log (time/<phase>/<task>, ms)
+    nonfinite_patience: int = 8  # non-finite steps in a row before the last checkpoint returns
+    max_restores: int = 3  # checkpoint restores a run may make before it gives up
     resume: str | None = "auto"  # auto | null (start fresh) | path to a checkpoint
     grid_size: int = 64  # images in the fixed-latent sample grid
     progress: bool = True  # the rich progress display; off for logs that must stay plain
@@ -206,7 +221,14 @@ class TrainerConfig:
         require(self.checkpoints_keep >= 1, "trainer.checkpoints_keep", self.checkpoints_keep,
                 "at least 1")
         require_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
-        require_choice("trainer.precision", self.precision, ("fp32", "bf16"))
+        require_choice("trainer.precision", self.precision, ("fp32", "bf16", "fp16"))
+        self.streams = str(self.streams)
+        require(self.streams in ("auto", "off") or (self.streams.isdigit() and int(self.streams) > 0),
+                "trainer.streams", self.streams, "auto, off or a positive number of streams")
+        require(self.nonfinite_patience >= 1, "trainer.nonfinite_patience",
+                self.nonfinite_patience, "at least 1 step")
+        require(self.max_restores >= 0, "trainer.max_restores", self.max_restores,
+                "a non-negative count")
         require(self.grid_size > 0, "trainer.grid_size", self.grid_size, "a positive count")
 
 

@@ -7,6 +7,8 @@ x-flipped copies (``dataset.hflip``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +59,27 @@ def match_channels(images: Tensor, channels: int) -> Tensor:
     return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
 
 
+def _subset_order(count: int, cfg: ImageDatasetConfig) -> Tensor:
+    return torch.randperm(count, generator=torch.Generator().manual_seed(cfg.subset_seed))
+
+
 def subset_indices(count: int, cfg: ImageDatasetConfig) -> Tensor:
     """A fixed subset for limited-data runs: the same images for the same ``subset_seed``."""
     if cfg.max_images is None or cfg.max_images >= count:
         return torch.arange(count)
-    generator = torch.Generator().manual_seed(cfg.subset_seed)
-    return torch.randperm(count, generator=generator)[: cfg.max_images].sort().values
+    return _subset_order(count, cfg)[: cfg.max_images].sort().values
+
+
+def heldout_indices(count: int, cfg: ImageDatasetConfig) -> Tensor:
+    """``dataset.heldout`` images that D never trains on: the ones drawn right after the
+    training subset, so turning the held-out split on never changes the training images."""
+    train = count if cfg.max_images is None else min(cfg.max_images, count)
+    if train + cfg.heldout > count:
+        raise UserError(f"dataset.heldout={cfg.heldout} needs images outside the training "
+                        f"subset, and dataset.max_images={cfg.max_images} leaves "
+                        f"{count - train} of {count}",
+                        f"set dataset.max_images + dataset.heldout to at most {count}")
+    return _subset_order(count, cfg)[train:train + cfg.heldout].sort().values
 
 
 class ImageSet:
@@ -132,10 +149,25 @@ def cifar10_set(cfg: ImageDatasetConfig) -> ImageSet:
     return in_memory(images, cfg, "cifar10")
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A file PIL cannot read becomes one line that names it. ``verify`` at the start finds most
+    such files cheaply; damage inside a JPEG's image data only shows when it is decoded."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        yield
+    except (OSError, SyntaxError) as error:  # SyntaxError: PIL's "broken PNG file"
+        reason = ("not an image file" if isinstance(error, UnidentifiedImageError)
+                  else getattr(error, "strerror", None) or str(error))
+        raise UserError(f"cannot read image {path}: {reason}",
+                        "remove or replace the file, then run the same command again") from error
+
+
 def _decode(path: Path, channels: int) -> Tensor:
     from PIL import Image
 
-    with Image.open(path) as image:
+    with _reading(path), Image.open(path) as image:
         pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
     tensor = torch.from_numpy(pixels.copy())
     return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1)
@@ -144,7 +176,7 @@ def _decode(path: Path, channels: int) -> Tensor:
 @DATASETS.register("image_folder", schema=ImageDatasetConfig)
 def image_folder_set(cfg: ImageDatasetConfig) -> ImageSet:
     """Every image below ``dataset.root``, decoded on demand (folders can exceed memory)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if cfg.root is None:
         raise UserError("dataset=image_folder needs a folder", "pass dataset.root=DIR")
@@ -156,12 +188,8 @@ def image_folder_set(cfg: ImageDatasetConfig) -> ImageSet:
         raise UserError(f"no images under dataset.root={root}",
                         f"expected files ending in {', '.join(IMAGE_SUFFIXES)}")
     for path in files:  # fail now, not hours into training
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except (OSError, UnidentifiedImageError, SyntaxError) as error:
-            raise UserError(f"cannot read image {path}",
-                            "remove or replace the file, then start again") from error
+        with _reading(path), Image.open(path) as image:
+            image.verify()
     files = [files[i] for i in subset_indices(len(files), cfg)]
 
     def load(indices: Tensor) -> Tensor:

@@ -42,8 +42,8 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise UserError(f"could not write checkpoint {path}: {error.strerror}",
-                        "free disk space or choose another output folder; earlier "
-                        "checkpoints are intact") from error
+                        "free some space, then run the same command again: it resumes "
+                        "from the previous checkpoint, which is intact") from error
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

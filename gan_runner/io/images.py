@@ -14,9 +14,11 @@ from torchvision.utils import make_grid
 from gan_runner.data.datasets import to_uint8
 
 
-def image_grid(images: Tensor) -> np.ndarray:
-    """float [-1, 1] (N, C, H, W) -> an (H', W', C) uint8 array, as square as possible."""
-    grid = make_grid(to_uint8(images.cpu()), nrow=math.ceil(math.sqrt(len(images))), padding=1)
+def image_grid(images: Tensor, nrow: int | None = None) -> np.ndarray:
+    """float [-1, 1] (N, C, H, W) -> an (H', W', C) uint8 array, ``nrow`` images per row (as
+    square as possible when None)."""
+    nrow = nrow or math.ceil(math.sqrt(len(images)))
+    grid = make_grid(to_uint8(images.cpu()), nrow=nrow, padding=1)
     return grid.permute(1, 2, 0).numpy()
 
 

@@ -11,11 +11,11 @@ import json
 import logging
 import time
 from collections import defaultdict
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from rich.console import Console
 from torch import Tensor, nn
 
 from gan_runner.config.schema import TrainConfig
@@ -32,16 +32,20 @@ from gan_runner.io.checkpoint import (
 from gan_runner.io.images import samples_picture, save_png
 from gan_runner.io.progress import TrainingProgress
 from gan_runner.io.runlog import RunLog
+from gan_runner.io.timeline import timeline_table
 from gan_runner.metrics.ranking import METRIC_KEYS, better
 from gan_runner.models.base import sample_latents
 from gan_runner.objectives.tricks import clip_weights, instance_noise_std
 from gan_runner.train import build
 from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.optim import build_optimizer, grad_norm
+from gan_runner.train.overfit import overfit_probe
 from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy_intervals
-from gan_runner.train.scheduler import SequentialScheduler
+from gan_runner.train.scheduler import StepScheduler, TaskTiming
 from gan_runner.train.signals import StopRequest
+from gan_runner.train.speed import Compiled, autocast, gradient_scaler, memory_format, set_tf32
 from gan_runner.train.state import TrainState, seed_everything
+from gan_runner.train.streams import build_lanes
 from gan_runner.train.watch import FailureWatch
 
 if TYPE_CHECKING:
@@ -64,6 +68,7 @@ class Trainer:
         self.choices = choices or {}
         self.device = build.select_device(cfg.trainer.device)
         self.data: RealData = build.build_data(cfg)  # draws from its own seeded generators
+        self.overfit = overfit_probe(cfg, self.data, self.device)  # r_v on dataset.heldout
         self.evaluator: Evaluator | None = None
         if cfg.metrics.names:  # before seeding: building extractors draws random init weights
             from gan_runner.metrics.evaluate import Evaluator
@@ -71,8 +76,12 @@ class Trainer:
             self.evaluator = Evaluator.for_dataset(cfg.metrics, cfg.dataset, self.device,
                                                    loaded=self.data)
         seed_everything(cfg.trainer.seed)
+        trainer = cfg.trainer
+        set_tf32(trainer.tf32)
+        self.memory_format = memory_format(trainer.channels_last, self.data.spec.is_image)
         pair = build.build_models(cfg, self.data.spec)
-        G, D = pair.G.to(self.device), pair.D.to(self.device)
+        G = pair.G.to(self.device, memory_format=self.memory_format)
+        D = pair.D.to(self.device, memory_format=self.memory_format)
         self.loss = build.build_loss(cfg)
         self.regularizers = build.build_regularizers(cfg)
         augment = build.build_augment(cfg, self.data.spec).to(self.device)
@@ -86,21 +95,24 @@ class Trainer:
             opt_D=build_optimizer(cfg.optimizer, "d", D.parameters(), lazy["D"]),
             augment=augment,
             stateful={r.name: r for r in self.regularizers if isinstance(r, nn.Module)},
-            stream=BatchStream(self.data, cfg.trainer.batch_size, cfg.trainer.seed),
-            latents=torch.Generator().manual_seed(cfg.trainer.seed + 1),
+            stream=BatchStream(self.data, trainer.batch_size, trainer.seed),
+            latents=torch.Generator().manual_seed(trainer.seed + 1),
+            scalers={net: gradient_scaler(trainer.precision, self.device) for net in "GD"},
         )
-        self.critic = Critic(D, augment)
+        self.critic = Critic(D, augment, fast_D=Compiled(D) if trainer.compile else None)
         self.phases = build_phases(StepParts(G, self.critic, self.loss, self.regularizers,
-                                             cfg.trainer.batch_size))
-        self.scheduler = SequentialScheduler()
+                                             trainer.batch_size,
+                                             fast_G=Compiled(G) if trainer.compile else None))
+        self.scheduler = StepScheduler(build_lanes(trainer.streams, self.device), trainer.timing)
         self.checkpoints = run_dir / "checkpoints"
         self.samples = run_dir / "samples"
         self.grid_z = torch.randn(self._picture_count(), G.z_dim,
                                   generator=torch.Generator().manual_seed(cfg.trainer.seed))
         self._stats: dict[str, list[Tensor]] = defaultdict(list)
         self.watch = FailureWatch()
-        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
-                         if cfg.trainer.precision == "bf16" else nullcontext())
+        self.autocast = autocast(trainer.precision, self.device)
+        self._streak = {"G": 0, "D": 0}  # non-finite updates in a row, per network
+        self.timings: list[TaskTiming] = []  # of the last log interval, for the timeline view
 
     # ------------------------------------------------------------------ setup
     def _picture_count(self) -> int:
@@ -136,11 +148,16 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ one step
-    def _run_phase(self, phase: Phase, real: Tensor | None) -> dict[str, Tensor]:
-        """One optimizer step of ``phase``; ``real`` only where the phase reads real data."""
-        state = self.state
+    def _run_phase(self, phase: Phase, real: Tensor | None) -> dict[str, Tensor] | None:
+        """One optimizer step of ``phase``; ``real`` only where the phase reads real data.
+
+        Returns the task outputs, or None when the step was skipped because its loss or
+        gradient was not finite (fp16 overflows are the scaler's business, not a skip).
+        """
+        state, scheduler = self.state, self.scheduler
         net, other, opt = ((state.D, state.G, state.opt_D) if phase.trains == "D"
                            else (state.G, state.D, state.opt_G))
+        scaler = state.scalers[phase.trains]
         net.requires_grad_(True)
         other.requires_grad_(False)
         env = {"z": sample_latents(state.G, self.cfg.trainer.batch_size, state.latents,
@@ -149,12 +166,21 @@ class Trainer:
             env["real"] = real
         opt.zero_grad(set_to_none=True)
         with self.autocast:
-            loss, env = self.scheduler.run(phase, env)
-        loss.backward()
+            loss, env = scheduler.run(phase, env)
+        with scheduler.measure(phase.name, "backward"):
+            scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         norm = grad_norm(net)
-        opt.step()
+        if not torch.isfinite(loss) or not (scaler.is_enabled() or torch.isfinite(norm)):
+            opt.zero_grad(set_to_none=True)
+            self._skip(phase)
+            return None
+        with scheduler.measure(phase.name, "step"):
+            scaler.step(opt)
+            scaler.update()
         if phase.trains == "D" and self.loss.d_weight_clip is not None:
             clip_weights(state.D, self.loss.d_weight_clip)
+        self._streak[phase.trains] = 0
         stats = self._stats
         stats[f"loss/{phase.name}"].append(loss.detach())
         stats[f"grad_norm/{phase.name}"].append(norm)
@@ -163,13 +189,47 @@ class Trainer:
                 stats[f"reg/{name}"].append(env[name].detach().float())
         return env
 
+    def _skip(self, phase: Phase) -> None:
+        """Count a skipped update; a long streak brings back the last checkpoint's networks."""
+        state = self.state
+        state.skipped += 1
+        self._streak[phase.trains] += 1
+        log.warning("%.1f kimg: non-finite %s loss or gradient, update skipped (%d so far)",
+                    state.kimg, phase.name, state.skipped)
+        if self._streak[phase.trains] >= self.cfg.trainer.nonfinite_patience:
+            self._restore_last_good(phase.trains)
+
+    def _restore_last_good(self, net: str) -> None:
+        """Networks, optimizers and augmentation state from the newest valid checkpoint; the
+        data position and random streams go on, so the run does not replay the same batches
+        into the same failure. Nothing (learning rate, precision) is changed behind the user's
+        back: after ``max_restores`` fruitless restores the run stops and says what to try."""
+        state, trainer = self.state, self.cfg.trainer
+        found = latest_valid(self.checkpoints, self.device)
+        if found is None or state.restores >= trainer.max_restores:
+            where = (f"after {state.restores} restores" if found is not None
+                     else "before the first checkpoint")
+            raise UserError(
+                f"training diverged at {state.kimg:.1f} kimg: {self._streak[net]} non-finite "
+                f"{net} updates in a row {where}",
+                "lower optimizer.g_lr/d_lr, use trainer.precision=fp32 or add regularizer=r1; "
+                "the saved checkpoints are intact")
+        path, payload = found
+        state.load_training(payload["state"])
+        state.restores += 1
+        self._streak = dict.fromkeys(self._streak, 0)
+        log.warning("%.1f kimg: %d non-finite updates in a row; restored networks and optimizers "
+                    "from %s (restore %d of at most %d), continuing with new batches",
+                    state.kimg, trainer.nonfinite_patience, path, state.restores,
+                    trainer.max_restores)
+
     def _d_step(self) -> None:
         state = self.state
-        real = state.stream.next().to(self.device)
+        real = self._real_batch()
         for phase in self.phases:
             if phase.trains == "D" and state.d_steps % phase.every == 0:
                 env = self._run_phase(phase, real)
-                if phase.name == "D_main":
+                if phase.name == "D_main" and env is not None:
                     real_logits = env["real_logits"].detach()
                     fake_logits = env["fake_logits"].detach()
                     state.augment.observe(real_logits)
@@ -182,7 +242,7 @@ class Trainer:
 
     def _g_step(self) -> None:
         state = self.state
-        real = state.stream.next().to(self.device) if self.loss.g_needs_real else None
+        real = self._real_batch() if self.loss.g_needs_real else None
         for phase in self.phases:
             if phase.trains == "G" and state.g_steps % phase.every == 0:
                 self._run_phase(phase, real)
@@ -190,6 +250,9 @@ class Trainer:
         trainer = self.cfg.trainer
         update_ema(state.G_ema, state.G,
                    ema_beta(trainer.batch_size, state.nimg, trainer.ema_kimg, trainer.ema_rampup))
+
+    def _real_batch(self) -> Tensor:
+        return self.state.stream.next().to(self.device, memory_format=self.memory_format)
 
     def iteration(self) -> None:
         self.critic.noise_std = instance_noise_std(self.cfg.loss, self.state.kimg)
@@ -209,9 +272,16 @@ class Trainer:
         row["lr/G"] = state.opt_G.param_groups[0]["lr"]
         row["lr/D"] = state.opt_D.param_groups[0]["lr"]
         row["sec_per_kimg"] = seconds_per_kimg
+        if state.skipped:
+            row["skipped_updates"] = state.skipped
+        self.timings = self.scheduler.timings() or self.timings
+        for timing in self.timings:
+            row[f"time/{timing.phase}/{timing.task}"] = round(timing.duration_ms, 4)
         if self.critic.noise_std > 0:
             row["instance_noise_std"] = self.critic.noise_std
         row.update(state.augment.stats())
+        if self.overfit is not None:
+            row.update(self.overfit(state.G, state.D))
         return row
 
     def _picture(self) -> Any:
@@ -230,6 +300,8 @@ class Trainer:
         path = checkpoint_path(self.checkpoints, state.nimg)
         if path.exists():  # already saved at this image count (a new best)
             return path
+        for name in ("G", "D"):
+            runlog.histograms(name, getattr(state, name), state.kimg)
         save_checkpoint({"config": self.config_dict, "spec": list(self.data.spec.shape),
                          "state": state.state_dict(), "version": _version()}, path)
         protect = {Path(b["path"]) for b in state.best.values() if "path" in b}
@@ -249,7 +321,7 @@ class Trainer:
         cfg, state = self.cfg.trainer, self.state
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
-        runlog = RunLog(self.run_dir)
+        runlog = RunLog(self.run_dir, resume_kimg=state.kimg if resumed else None)
         if resumed is None:
             self._reals_picture(runlog)
         total = int(cfg.kimg * 1000)
@@ -305,6 +377,9 @@ class Trainer:
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         runlog.close()
+        if cfg.progress and self.timings:
+            Console(stderr=True).print(timeline_table(
+                self.timings, f"step timeline, ms per call ({self.scheduler.lanes.count} lanes)"))
         return summary
 
     def _evaluate(self, runlog: RunLog, progress: TrainingProgress,
@@ -320,6 +395,8 @@ class Trainer:
         finally:
             remove()
         runlog.write({"kind": kind, "kimg": round(state.kimg, 3), **results})
+        state.history.append({"kind": kind, "kimg": round(state.kimg, 3),
+                              **{k: results[k] for k in METRIC_KEYS if k in results}})
         log.info("%.1f kimg %s (%d fakes): %s", state.kimg, kind, results["num_fakes"],
                  "  ".join(f"{k}={results[k]:.4g}" for k in METRIC_KEYS if k in results))
         metric = self.cfg.metrics.best

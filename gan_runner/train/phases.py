@@ -55,14 +55,23 @@ class Phase:
 
 @dataclass
 class Critic:
-    """D as every task sees it: augmentation, then instance noise, then D."""
+    """D as every task sees it: augmentation, then instance noise, then D.
+
+    ``fast_D`` (a compiled D, see ``train.speed``) serves the main losses; penalties that
+    differentiate through D's input gradient call the critic itself, which uses plain ``D``.
+    """
 
     D: nn.Module
     augment: DAugment
     noise_std: float = 0.0
+    fast_D: nn.Module | None = None
 
     def __call__(self, images: Tensor) -> Tensor:
         return self.D(instance_noise(self.augment(images), self.noise_std))
+
+    def main(self, images: Tensor) -> Tensor:
+        D = self.D if self.fast_D is None else self.fast_D
+        return D(instance_noise(self.augment(images), self.noise_std))
 
 
 @dataclass
@@ -74,6 +83,7 @@ class StepParts:
     loss: AdversarialLoss
     regularizers: Sequence[Regularizer] = field(default_factory=list)
     batch_size: int = 1
+    fast_G: nn.Module | None = None  # a compiled G for the main phases (``train.speed``)
 
 
 def _fake(G: nn.Module, with_grad: bool) -> Callable[[Tensor], Tensor]:
@@ -105,15 +115,16 @@ def lazy_intervals(regs: Sequence[Regularizer]) -> dict[str, int]:
 
 def build_phases(parts: StepParts) -> list[Phase]:
     """D main (+ eager D penalties), lazy D penalties, G main (+ eager G penalties), lazy G."""
-    critic, loss = parts.critic, parts.loss
+    critic, loss = parts.critic.main, parts.loss
+    G = parts.G if parts.fast_G is None else parts.fast_G
     d_main = [
-        Task("fake", ("z",), _fake(parts.G, with_grad=False)),
+        Task("fake", ("z",), _fake(G, with_grad=False)),
         Task("real_logits", ("real",), critic),
         Task("fake_logits", ("fake",), critic),
         Task("d_loss", ("real_logits", "fake_logits"), loss.d),
     ]
     g_main = [
-        Task("fake", ("z",), _fake(parts.G, with_grad=True)),
+        Task("fake", ("z",), _fake(G, with_grad=True)),
         Task("fake_logits", ("fake",), critic),
     ]
     if loss.g_needs_real:

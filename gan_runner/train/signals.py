@@ -3,15 +3,22 @@
 A scheduler's SIGTERM (SLURM before a requeue) or a Ctrl-C sets a flag that the loop checks
 after each iteration; it then saves the whole state and returns. A second signal while that is
 happening stops at once (KeyboardInterrupt), as users expect from a second Ctrl-C.
+
+``REQUEUE`` (SIGUSR2, or $SUBMITIT_PREEMPT_SIGNAL) is submitit's warning before a SLURM time
+limit or a preemption. It stops the run the same way, but never at once, even next to a SIGTERM:
+the checkpoint must be written before ``gan-train`` hands the signal on to submitit's handler,
+which requeues the job (see the README's "Sweeps").
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from types import FrameType
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+REQUEUE = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
+HANDLED = (signal.SIGINT, signal.SIGTERM, REQUEUE)
 
 
 class StopRequest:
@@ -30,9 +37,11 @@ class StopRequest:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal is not None:
+        received = signal.Signals(signum)
+        if received == REQUEUE or self.signal is None:
+            self.signal = received  # REQUEUE wins: the caller must also hand it on
+        elif self.signal != REQUEUE:
             raise KeyboardInterrupt
-        self.signal = signal.Signals(signum)
 
     @property
     def exit_status(self) -> int:

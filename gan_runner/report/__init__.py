@@ -1,0 +1,1 @@
+"""``gan-report``: one table and a few pictures comparing the runs under a folder."""

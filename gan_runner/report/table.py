@@ -1,0 +1,93 @@
+"""The report table: one row per run, the options that tell the runs apart, then their numbers.
+
+Cells hold raw values (the CSV keeps them); ``cell_text`` formats them for people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gan_runner.metrics.ranking import METRIC_KEYS, better
+from gan_runner.report.runs import Run
+
+Cell = str | float | None
+LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "hq": "HQ", "kl": "KL"}
+# the spread columns (kid_std, is_std) would double the width for little use
+METRICS = tuple(key for key in METRIC_KEYS if not key.endswith("_std"))
+WALL = "wall"
+
+
+def metric_label(metric: str) -> str:
+    return LABELS.get(metric, metric)
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: list[str]
+    rows: list[list[Cell]]
+    options: list[str]  # the swept options, in column order
+    metrics: list[str]  # the metric keys that have columns
+
+
+def swept_options(runs: Sequence[Run]) -> list[str]:
+    """The options whose values differ between runs; a lone run shows what it overrode."""
+    if len(runs) == 1:
+        return list(runs[0].overrides)
+    keys = dict.fromkeys(key for run in runs for key in run.options)
+    return [key for key in keys if len({run.options.get(key) for run in runs}) > 1]
+
+
+def present_metrics(runs: Sequence[Run]) -> list[str]:
+    return [m for m in METRICS if any(m in row for run in runs for row in run.evaluations)]
+
+
+def best_and_final(run: Run, metric: str) -> tuple[float | None, float | None]:
+    """The best value any evaluation reached, and the last evaluation's (the large
+    ``metrics.final_num_fakes`` one when the run made it)."""
+    values = [row[metric] for row in run.evaluations if isinstance(row.get(metric), int | float)]
+    best: float | None = None
+    for value in values:
+        if better(metric, value, best):
+            best = value
+    return best, (values[-1] if values else None)
+
+
+def label(run: Run, options: Sequence[str]) -> str:
+    """How charts name a run: its folder and its values of the swept options."""
+    values = ", ".join(f"{key}={run.options.get(key, '-')}" for key in options)
+    return f"{run.name}: {values}" if values else run.name
+
+
+def run_row(run: Run, options: Sequence[str], metrics: Sequence[str]) -> list[Cell]:
+    summary = run.summary or {}
+    numbers = [value for metric in metrics for value in best_and_final(run, metric)]
+    return [run.name, run.status, *(run.options.get(key) for key in options), *numbers,
+            run.kimg, summary.get("wall_seconds"), summary.get("sec_per_kimg")]
+
+
+def build_table(runs: Sequence[Run]) -> Table:
+    options, metrics = swept_options(runs), present_metrics(runs)
+    metric_columns = [f"{metric_label(m)} {which}" for m in metrics for which in ("best", "final")]
+    columns = ["run", "status", *options, *metric_columns, "kimg", WALL, "sec/kimg"]
+    return Table(columns, [run_row(run, options, metrics) for run in runs], options, metrics)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def cell_text(column: str, value: Cell) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if column == WALL:
+        return duration(value)
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
