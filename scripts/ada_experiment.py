@@ -22,6 +22,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -52,7 +53,10 @@ FIXED_P = 0.3
 # 100 kimg run it could not exceed 0.2 by the end, so the experiment scales it to the run.
 ADA_KIMG = 20.0
 MODES = ("none", "fixed", "ada")
-TAIL_KIMG = 10.0  # r_t and r_v are noisy: the end of a run is the mean over its last 10 kimg
+TAIL_KIMG = 10.0  # r_t and r_v are noisy: the end of a run is the median of its last 10 kimg
+# r_v divides by E[D(train)] - E[D(generated)], which passes through 0 whenever D scores both
+# alike: the chart leaves out the values beyond this range rather than squash the others
+RV_SHOWN = (-1.0, 2.0)
 
 
 def mode_overrides(mode: str, fixed_p: float, ada_kimg: float) -> dict[str, Any]:
@@ -115,12 +119,11 @@ def series(rows: list[dict[str, Any]], kind: str, key: str) -> list[tuple[float,
     return [(r["kimg"], r[key]) for r in rows if r["kind"] == kind and r.get(key) is not None]
 
 
-def tail_mean(points: list[tuple[float, float]], window: float) -> float | None:
+def tail_median(points: list[tuple[float, float]], window: float) -> float | None:
     if not points:
         return None
     end = points[-1][0]
-    tail = [y for x, y in points if x > end - window]
-    return sum(tail) / len(tail)
+    return statistics.median(y for x, y in points if x > end - window)
 
 
 def job_result(job: Path, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def job_result(job: Path, overrides: dict[str, Any]) -> dict[str, Any]:
         "overrides": overrides, "evals": evals, "train": train,
         "final": {"kimg": evals[-1]["kimg"], "fid": evals[-1]["fid"], "kid": evals[-1]["kid"],
                   "best_fid": best["fid"], "best_kimg": best["kimg"],
-                  **{name: tail_mean(points, TAIL_KIMG) for name, points in train.items()}},
+                  **{name: tail_median(points, TAIL_KIMG) for name, points in train.items()}},
         "cost": json.loads(cost_file.read_text()) if cost_file.exists() else None,
         "real_data": next(r["real_data"] for r in rows if r["kind"] == "eval"),
     }
@@ -158,7 +161,7 @@ def markdown(results: dict[str, dict[str, Any]], labels: dict[str, str]) -> str:
         cells = [_number(at[m].get(kimg, {}).get(metric), 2)
                  for metric in ("fid", "kid") for m in modes]
         lines.append(f"| {kimg:g} | " + " | ".join(cells) + " |")
-    lines += ["", f"End of run (p, r_t, r_v, D accuracy: mean over the last {TAIL_KIMG:g} kimg):",
+    lines += ["", f"End of run (p, r_t, r_v, D accuracy: median over the last {TAIL_KIMG:g} kimg):",
               "", "| run | final FID | best FID (kimg) | p | r_t | r_v | D acc. | CPU min | "
               "wall min |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for mode, result in results.items():
@@ -174,9 +177,12 @@ def markdown(results: dict[str, dict[str, Any]], labels: dict[str, str]) -> str:
 def charts(results: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[Image.Image]:
     """FID and r_v of every run (one colour per run), and ADA's p and r_t."""
     fid = {labels[m]: [(e["kimg"], e["fid"]) for e in r["evals"]] for m, r in results.items()}
-    rv = {labels[m]: r["train"]["rv"] for m, r in results.items()}
+    low, high = RV_SHOWN
+    rv = {labels[m]: [(x, y if low <= y <= high else None) for x, y in r["train"]["rv"]]
+          for m, r in results.items()}
     out = [line_chart(fid, "FID vs the test split (classifier features)", "kimg", "FID"),
-           line_chart(rv, "r_v on 1,000 held-out images", "kimg", "r_v")]
+           line_chart(rv, f"r_v on the held-out images (shown in [{low:g}, {high:g}])",
+                      "kimg", "r_v")]
     if "ada" in results:
         ada = results["ada"]["train"]
         end = ada["p"][-1][0] if ada["p"] else 0.0

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -207,7 +208,7 @@ def test_rerunning_a_sweep_with_more_kimg_resumes_every_job(tmp_path):
         assert summary["resumed_from"] and summary["kimg"] == pytest.approx(0.256)
 
 
-def wait_for(condition, timeout: float = 120) -> None:
+def wait_for(condition: Callable[[], object], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -229,18 +230,23 @@ def submitit_job_pid(folder: Path) -> int | None:
 @pytest.mark.slow
 def test_a_job_warned_by_submitit_saves_requeues_and_resumes(tmp_path):
     sweep = tmp_path / "sweep"
-    args = [str(BIN / "gan-train"), "-m", "loss=ns", *TINY_TOY, "trainer.kimg=3",
+    args = [str(BIN / "gan-train"), "-m", "loss=ns", *TINY_TOY, "trainer.kimg=6",
             "trainer.snapshot_every_kimg=100", "hydra/launcher=slurm_local",
             f"hydra.sweep.dir={sweep}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE,
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, env=env)
-    metrics = sweep / "0" / "metrics.jsonl"
-    wait_for(lambda: metrics.exists() and metrics.read_text().strip())
-    os.kill(submitit_job_pid(sweep / ".submitit"), REQUEUE)  # as SLURM before timeout_min
-    _, stderr = process.communicate(timeout=300)
+    try:
+        metrics = sweep / "0" / "metrics.jsonl"
+        wait_for(lambda: metrics.exists() and metrics.read_text().strip())
+        job = submitit_job_pid(sweep / ".submitit")
+        assert job is not None
+        os.kill(job, REQUEUE)  # as SLURM does signal_delay_s before timeout_min
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        process.kill()
     assert process.returncode == 0, stderr
     log = (sweep / "0" / "train.log").read_text()
     assert f"{REQUEUE.name} at" in log and "resumed from" in log
     summary = summaries(sweep, 1)[0]
-    assert summary["resumed_from"] and summary["kimg"] == pytest.approx(3, abs=0.032)
+    assert summary["resumed_from"] and summary["kimg"] == pytest.approx(6, abs=0.032)

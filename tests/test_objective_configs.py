@@ -71,3 +71,10 @@ def test_regularizers_are_multi_select_and_bcr_keeps_its_own_fields(composed):
 def test_an_invalid_regularizer_value_is_a_user_error(composed):
     with pytest.raises(UserError, match="weight"):
         regularizers_of(composed("regularizer=[r1]", "regularizer.r1.weight=-1"))
+
+
+def test_wgan_brings_rmsprop_as_in_the_paper_unless_the_user_picks_an_optimizer(composed):
+    assert composed("loss=wgan").optimizer.name == "rmsprop"
+    assert composed("loss=wgan").optimizer.d_lr == pytest.approx(5e-5)
+    assert composed("loss=wgan", "optimizer=adam").optimizer.name == "adam"
+    assert composed("loss=wgan_gp").optimizer.name == "adam"

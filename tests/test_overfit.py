@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
 from gan_runner.config.compose import compose_config, validated
@@ -151,9 +152,15 @@ def test_fashion_mnist_held_out_images_are_not_training_images():
     assert not _digests(held_images) & _digests(train_images)
 
 
-@needs_fmnist
 def test_every_train_row_logs_r_v_when_a_held_out_split_exists(make_trainer, tmp_path):
-    trainer = make_trainer([*TINY_FMNIST, "dataset.heldout=64"])
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(12):
+        Image.new("L", (16, 16), 20 * i).save(folder / f"{i}.png")
+    tiny = [o for o in TINY_FMNIST if not o.startswith("dataset.")]
+    trainer = make_trainer([*tiny, "dataset=image_folder", f"dataset.root={folder}",
+                            "dataset.resolution=16", "dataset.max_images=8",
+                            "dataset.heldout=4"])
     trainer.run()
     rows = [r for r in read_rows(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "train"]
     assert len(rows) == 2

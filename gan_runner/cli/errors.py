@@ -41,7 +41,12 @@ def _disk_full(error: BaseException) -> bool:
 def _users(error: BaseException) -> bool:
     """Whether ``error`` is the user's to fix (a program bug keeps its traceback). Checked
     before the errno: some Hydra errors are OSErrors too (MissingConfigException)."""
-    return isinstance(error, USER_ERRORS) or _disk_full(error)
+    return isinstance(error, USER_ERRORS) or _disk_full(error) or _hydra_flags(error)
+
+
+def _hydra_flags(error: BaseException) -> bool:
+    """Hydra rejects clashing mode flags (e.g. ``-m`` with ``--cfg``) with a plain ValueError."""
+    return isinstance(error, ValueError) and str(error).startswith("Only one of --")
 
 
 def describe(error: BaseException) -> str:

@@ -1,7 +1,8 @@
 """``gan-train``: compose the config groups with Hydra and train.
 
 Examples: ``gan-train model=dcgan loss=hinge``, ``gan-train -m loss=ns,hinge,wgan_gp``,
-``gan-train --cfg job`` (print the composed config), ``gan-train --help``.
+``gan-train --cfg job`` (print the composed config), ``gan-train --help``; several processes:
+``torchrun --nproc_per_node 2 -m gan_runner.cli.train ...`` (see ``train/distributed.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gan_runner.config.compose import as_dict, validated
 from gan_runner.config.store import register_configs
 from gan_runner.errors import UserError
 from gan_runner.plugins import load_plugins
+from gan_runner.train.distributed import process_group
 from gan_runner.train.signals import REQUEUE
 
 GROUPS = ("dataset", "model", "loss", "regularizer", "augment", "optimizer", "trainer",
@@ -66,17 +68,40 @@ def train_task(cfg: DictConfig) -> Any:
     require_objective(cfg)
     runtime = HydraConfig.get().runtime
     choices = {k: v for k, v in runtime.choices.items() if k in GROUPS and v is not None}
-    summary = Trainer(validated(cfg), Path(runtime.output_dir), as_dict(cfg), choices).run()
+    train_cfg = validated(cfg)
+    with process_group() as world:
+        run_dir = world.share(Path(runtime.output_dir))  # rank 0's (see torchrun_overrides)
+        summary = Trainer(train_cfg, run_dir, as_dict(cfg), choices).run()
     if summary["exit_status"]:  # stopped by a signal after saving a checkpoint
         exit_after_stop(summary)
     return summary.get("objective")
+
+
+def torchrun_overrides(args: list[str]) -> list[str]:
+    """Hydra overrides for a process that torchrun started. Each process composes the config
+    on its own, so only rank 0 may keep Hydra's run directory (its clock names it), config copy
+    and log file; the others write nothing, take rank 0's directory once the group is up, and
+    log nothing: every rank takes the same decisions, and rank 0 reports them."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return []
+    if {"-m", "--multirun"} & set(args):
+        raise UserError("gan-train -m cannot run under torchrun (each job would need its own "
+                        "process group)", "run one torchrun per job, without -m")
+    if int(os.environ.get("RANK", "0")) == 0:
+        return []
+    return ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled"]
 
 
 def main() -> None:
     register_configs()
     entry = hydra.main(config_path="pkg://gan_runner.conf", config_name="train",
                        version_base=None)(train_task)
-    run_reporting_errors(entry)
+
+    def launch() -> None:
+        sys.argv += torchrun_overrides(sys.argv[1:])
+        entry()
+
+    run_reporting_errors(launch)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from gan_runner.config.schema import RegularizerConfig, require
 from gan_runner.errors import UserError
 from gan_runner.models.base import sample_latents
 from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, GBatch
+from gan_runner.train.distributed import current
 
 
 @dataclass
@@ -73,7 +74,9 @@ class PathLengthPenalty(ConfiguredPenalty, nn.Module):
         height, width = images.shape[-2:]
         directions = torch.randn_like(images) / math.sqrt(height * width)
         lengths = path_lengths(images, ws, directions)
-        target = self.mean.lerp(lengths.detach().mean().to(self.mean.dtype), self.cfg.decay)
+        batch_mean = lengths.detach().mean().to(self.mean.dtype)
+        current().mean_([batch_mean])  # over every rank's samples: ``a`` stays the same on all
+        target = self.mean.lerp(batch_mean, self.cfg.decay)
         self.mean.copy_(target)
         return (lengths - target).square().mean()
 

@@ -12,6 +12,7 @@ import logging
 import time
 from collections import defaultdict
 from pathlib import Path
+from signal import Signals
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -36,7 +37,7 @@ from gan_runner.io.timeline import timeline_table
 from gan_runner.metrics.ranking import METRIC_KEYS, better
 from gan_runner.models.base import sample_latents
 from gan_runner.objectives.tricks import clip_weights, instance_noise_std
-from gan_runner.train import build
+from gan_runner.train import build, distributed
 from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.optim import build_optimizer, grad_norm
 from gan_runner.train.overfit import overfit_probe
@@ -44,7 +45,7 @@ from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy
 from gan_runner.train.scheduler import StepScheduler, TaskTiming
 from gan_runner.train.signals import StopRequest
 from gan_runner.train.speed import Compiled, autocast, gradient_scaler, memory_format, set_tf32
-from gan_runner.train.state import TrainState, seed_everything
+from gan_runner.train.state import TrainState, capture_rng, seed_everything
 from gan_runner.train.streams import build_lanes
 from gan_runner.train.watch import FailureWatch
 
@@ -67,10 +68,14 @@ class Trainer:
         self.cfg, self.run_dir, self.config_dict = cfg, run_dir, config_dict
         self.choices = choices or {}
         self.device = build.select_device(cfg.trainer.device)
+        self.world = distributed.current()  # the ranks that torchrun started (or just this one)
+        local_batch = self.world.local_batch(cfg.trainer.batch_size)
         self.data: RealData = build.build_data(cfg)  # draws from its own seeded generators
-        self.overfit = overfit_probe(cfg, self.data, self.device)  # r_v on dataset.heldout
+        main = self.world.is_main  # the only rank that measures, evaluates and writes
+        # r_v on dataset.heldout
+        self.overfit = overfit_probe(cfg, self.data, self.device) if main else None
         self.evaluator: Evaluator | None = None
-        if cfg.metrics.names:  # before seeding: building extractors draws random init weights
+        if cfg.metrics.names and main:  # before seeding: extractors draw random init weights
             from gan_runner.metrics.evaluate import Evaluator
 
             self.evaluator = Evaluator.for_dataset(cfg.metrics, cfg.dataset, self.device,
@@ -99,9 +104,10 @@ class Trainer:
             latents=torch.Generator().manual_seed(trainer.seed + 1),
             scalers={net: gradient_scaler(trainer.precision, self.device) for net in "GD"},
         )
+        distributed.own_random_state(self.world, trainer.seed)
         self.critic = Critic(D, augment, fast_D=Compiled(D) if trainer.compile else None)
         self.phases = build_phases(StepParts(G, self.critic, self.loss, self.regularizers,
-                                             trainer.batch_size,
+                                             local_batch,
                                              fast_G=Compiled(G) if trainer.compile else None))
         self.scheduler = StepScheduler(build_lanes(trainer.streams, self.device), trainer.timing)
         self.checkpoints = run_dir / "checkpoints"
@@ -144,6 +150,8 @@ class Trainer:
             raise UserError(f"checkpoint {path} does not fit this run: {error}".splitlines()[0],
                             "start a new run or resume with the config it was trained with"
                             ) from error
+        distributed.own_random_state(self.world, self.cfg.trainer.seed, self.state.nimg,
+                                     payload.get("rank_rng"))
         log.info("resumed from %s at %.1f kimg", path, self.state.kimg)
         return path
 
@@ -160,8 +168,8 @@ class Trainer:
         scaler = state.scalers[phase.trains]
         net.requires_grad_(True)
         other.requires_grad_(False)
-        env = {"z": sample_latents(state.G, self.cfg.trainer.batch_size, state.latents,
-                                   self.device)}
+        z = sample_latents(state.G, self.cfg.trainer.batch_size, state.latents)  # global batch
+        env = {"z": self.world.local_slice(z).to(self.device)}
         if real is not None:
             env["real"] = real
         opt.zero_grad(set_to_none=True)
@@ -169,6 +177,7 @@ class Trainer:
             loss, env = scheduler.run(phase, env)
         with scheduler.measure(phase.name, "backward"):
             scaler.scale(loss).backward()
+        loss = self.world.average_gradients(net, loss)  # before unscale_: it finds the same infs
         scaler.unscale_(opt)
         norm = grad_norm(net)
         if not torch.isfinite(loss) or not (scaler.is_enabled() or torch.isfinite(norm)):
@@ -230,7 +239,8 @@ class Trainer:
             if phase.trains == "D" and state.d_steps % phase.every == 0:
                 env = self._run_phase(phase, real)
                 if phase.name == "D_main" and env is not None:
-                    real_logits = env["real_logits"].detach()
+                    # ADA's r_t counts the signs of the whole global batch, as one process would
+                    real_logits = self.world.gather(env["real_logits"].detach().float())
                     fake_logits = env["fake_logits"].detach()
                     state.augment.observe(real_logits)
                     self._stats["D/real_logits"].append(real_logits.float().mean())
@@ -238,7 +248,7 @@ class Trainer:
                     accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
                     self._stats["D/accuracy"].append(accuracy / 2)
         state.d_steps += 1
-        state.nimg += len(real)
+        state.nimg += self.cfg.trainer.batch_size
 
     def _g_step(self) -> None:
         state = self.state
@@ -247,12 +257,14 @@ class Trainer:
             if phase.trains == "G" and state.g_steps % phase.every == 0:
                 self._run_phase(phase, real)
         state.g_steps += 1
+        self.world.broadcast_buffers(state.G, state.D)  # batch-norm statistics: rank 0's
         trainer = self.cfg.trainer
         update_ema(state.G_ema, state.G,
                    ema_beta(trainer.batch_size, state.nimg, trainer.ema_kimg, trainer.ema_rampup))
 
     def _real_batch(self) -> Tensor:
-        return self.state.stream.next().to(self.device, memory_format=self.memory_format)
+        indices = self.world.local_slice(self.state.stream.next_indices())  # of the global batch
+        return self.data.batch(indices).to(self.device, memory_format=self.memory_format)
 
     def iteration(self) -> None:
         self.critic.noise_std = instance_noise_std(self.cfg.loss, self.state.kimg)
@@ -265,9 +277,11 @@ class Trainer:
         state = self.state
         row: dict[str, Any] = {"kind": "train", "kimg": round(state.kimg, 3),
                                "g_steps": state.g_steps, "d_steps": state.d_steps}
-        for key, values in self._stats.items():
-            row[key.replace("/D_main", "/D").replace("/G_main", "/G")] = float(
-                torch.stack(values).float().mean())
+        if self._stats:
+            means = torch.stack([torch.stack(v).float().mean().cpu() for v in self._stats.values()])
+            self.world.mean_([means])  # over the ranks' slices: the means of the global batches
+            for key, mean in zip(self._stats, means.tolist(), strict=True):
+                row[key.replace("/D_main", "/D").replace("/G_main", "/G")] = mean
         self._stats.clear()
         row["lr/G"] = state.opt_G.param_groups[0]["lr"]
         row["lr/D"] = state.opt_D.param_groups[0]["lr"]
@@ -291,9 +305,13 @@ class Trainer:
         reference = getattr(self.data, "centers", None)
         return samples_picture(samples, reference)
 
-    def snapshot(self, runlog: RunLog) -> Path:
-        """Sample picture of the EMA generator, then an atomic checkpoint of the whole state."""
+    def snapshot(self, runlog: RunLog | None) -> Path:
+        """Sample picture of the EMA generator, then an atomic checkpoint of the whole state
+        (with every rank's random state); the other ranks only send theirs."""
         state = self.state
+        rank_rng = self.world.collect(capture_rng())
+        if not self.world.is_main:
+            return checkpoint_path(self.checkpoints, state.nimg)
         picture = self._picture()
         save_png(picture, self.samples / f"fakes_{state.nimg // 1000:06d}kimg.png")
         runlog.image("fakes", picture, state.kimg)
@@ -303,7 +321,8 @@ class Trainer:
         for name in ("G", "D"):
             runlog.histograms(name, getattr(state, name), state.kimg)
         save_checkpoint({"config": self.config_dict, "spec": list(self.data.spec.shape),
-                         "state": state.state_dict(), "version": _version()}, path)
+                         "state": state.state_dict(), "rank_rng": rank_rng,
+                         "version": _version()}, path)
         protect = {Path(b["path"]) for b in state.best.values() if "path" in b}
         prune(self.checkpoints, self.cfg.trainer.checkpoints_keep, protect)
         return path
@@ -318,17 +337,18 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
-        cfg, state = self.cfg.trainer, self.state
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg, state, main = self.cfg.trainer, self.state, self.world.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
-        runlog = RunLog(self.run_dir, resume_kimg=state.kimg if resumed else None)
-        if resumed is None:
+        runlog = RunLog(self.run_dir, resume_kimg=state.kimg if resumed else None) if main else None
+        if resumed is None and runlog is not None:
             self._reals_picture(runlog)
         total = int(cfg.kimg * 1000)
         every = {name: int(getattr(cfg, f"{name}_every_kimg") * 1000)
                  for name in ("log", "snapshot")}
         eval_every = int(self.cfg.metrics.every_kimg * 1000)
-        if eval_every and self.evaluator is not None:
+        if eval_every and self.cfg.metrics.names:
             every["eval"] = eval_every
         due = {name: (state.nimg // n + 1) * n for name, n in every.items()}
         start_time, start_nimg = time.perf_counter(), state.nimg
@@ -336,10 +356,13 @@ class Trainer:
         row: dict[str, Any] = {}
         log.info("training %s on %s (%s) for %.0f kimg -> %s", self.cfg.model.name,
                  self.data.description, self.device, cfg.kimg, self.run_dir)
-        with TrainingProgress(cfg.kimg, cfg.progress) as progress, StopRequest() as stop:
+        with TrainingProgress(cfg.kimg, cfg.progress and main) as progress, \
+                StopRequest() as stop:
             while state.nimg < total:
                 self.iteration()
-                if stop.signal is not None:
+                stopped: Signals | None = self.world.agreed_signal(stop.signal)
+                if stopped is not None:  # every rank stops after the same iteration
+                    stop.signal = stopped
                     path = self.snapshot(runlog)
                     log.warning("%s at %.1f kimg: saved %s; run the same command to resume",
                                 stop.signal.name, state.kimg, path)
@@ -349,9 +372,10 @@ class Trainer:
                     now = time.perf_counter()
                     row = self._log_row((now - last_time) / max(state.nimg - last_nimg, 1) * 1000)
                     last_time, last_nimg = now, state.nimg
-                    runlog.write(row)
-                    for message in self.watch.check(row):
-                        log.warning("%.1f kimg: %s", state.kimg, message)
+                    if runlog is not None:
+                        runlog.write(row)
+                        for message in self.watch.check(row):
+                            log.warning("%.1f kimg: %s", state.kimg, message)
                     due["log"] = (state.nimg // every["log"] + 1) * every["log"]
                     progress.update(state.kimg, _status(row))
                 if "eval" in due and (state.nimg >= due["eval"] or finished):
@@ -361,7 +385,8 @@ class Trainer:
                     self.snapshot(runlog)
                     due["snapshot"] = (state.nimg // every["snapshot"] + 1) * every["snapshot"]
             final_fakes = self.cfg.metrics.final_num_fakes
-            if self.evaluator is not None and final_fakes and stop.signal is None:
+            if (self.cfg.metrics.names and final_fakes
+                    and self.world.agreed_signal(stop.signal) is None):
                 self._evaluate(runlog, progress, final_fakes, kind="final")
         wall = time.perf_counter() - start_time
         summary = {
@@ -375,6 +400,8 @@ class Trainer:
             "exit_status": stop.exit_status,
             "choices": self.choices,
         }
+        if runlog is None:
+            return summary
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         runlog.close()
         if cfg.progress and self.timings:
@@ -382,19 +409,21 @@ class Trainer:
                 self.timings, f"step timeline, ms per call ({self.scheduler.lanes.count} lanes)"))
         return summary
 
-    def _evaluate(self, runlog: RunLog, progress: TrainingProgress,
+    def _evaluate(self, runlog: RunLog | None, progress: TrainingProgress,
                   num_fakes: int | None = None, kind: str = "eval") -> dict[str, Any]:
         """Metrics of the EMA generator; a new best (``metrics.best``) gets a checkpoint that
-        pruning keeps."""
+        pruning keeps. Rank 0 evaluates alone; the other ranks wait for its results."""
         evaluator, state = self.evaluator, self.state
-        assert evaluator is not None
-        advance, remove = progress.subtask(f"{kind}: {'/'.join(self.cfg.metrics.names)}",
-                                           evaluator.work(num_fakes))
-        try:
-            results = evaluator(state.G_ema, num_fakes, advance=advance)
-        finally:
-            remove()
-        runlog.write({"kind": kind, "kimg": round(state.kimg, 3), **results})
+        results = None
+        if evaluator is not None and runlog is not None:
+            advance, remove = progress.subtask(f"{kind}: {'/'.join(self.cfg.metrics.names)}",
+                                               evaluator.work(num_fakes))
+            try:
+                results = evaluator(state.G_ema, num_fakes, advance=advance)
+            finally:
+                remove()
+            runlog.write({"kind": kind, "kimg": round(state.kimg, 3), **results})
+        results = self.world.share(results)
         state.history.append({"kind": kind, "kimg": round(state.kimg, 3),
                               **{k: results[k] for k in METRIC_KEYS if k in results}})
         log.info("%.1f kimg %s (%d fakes): %s", state.kimg, kind, results["num_fakes"],
