@@ -150,18 +150,6 @@ def parameter_counts(run_dir: Path) -> tuple[int, int]:
     return tuple(sum(p.numel() for p in net.parameters()) for net in (pair.G, pair.D))
 
 
-def loop_minutes(run: Run, kimg: float) -> float:
-    """Training-loop time until ``kimg``: each log row's sec/kimg over its interval (an
-    interval that follows an evaluation includes it)."""
-    seconds, previous = 0.0, 0.0
-    for row in run.kind("train"):
-        if row["kimg"] > kimg + 1e-9:
-            break
-        seconds += row["sec_per_kimg"] * (row["kimg"] - previous)
-        previous = row["kimg"]
-    return seconds / 60
-
-
 def _minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.1f} min"
 
@@ -171,8 +159,7 @@ def table_row(name: str, run: Run, params: tuple[int, int], wall_s: float | None
     train_speed = [row["sec_per_kimg"] for row in run.kind("train")]
     summary = run.summary or {}
     best = min(evals, key=lambda e: e["fid"]) if evals else None
-    cells = [f"{e['fid']:.1f} / {e['kid']:.2f} ({e['kimg']:g} kimg, "
-             f"{loop_minutes(run, e['kimg']):.1f} min)" for e in evals]
+    cells = [f"{e['fid']:.1f} / {e['kid']:.2f} ({e['kimg']:g} kimg)" for e in evals]
     return [name, f"{params[0] / 1e6:.2f}M / {params[1] / 1e6:.2f}M",
             f"{run.kimg:g}" if run.kimg is not None else "-", _minutes(wall_s),
             f"{statistics.median(train_speed):.2f}" if train_speed else "-",

@@ -24,6 +24,7 @@ from gan_runner.config.compose import as_dict, validated
 from gan_runner.config.store import register_configs
 from gan_runner.errors import UserError
 from gan_runner.plugins import load_plugins
+from gan_runner.train.build import select_device
 from gan_runner.train.distributed import process_group
 from gan_runner.train.signals import REQUEUE
 
@@ -69,7 +70,7 @@ def train_task(cfg: DictConfig) -> Any:
     runtime = HydraConfig.get().runtime
     choices = {k: v for k, v in runtime.choices.items() if k in GROUPS and v is not None}
     train_cfg = validated(cfg)
-    with process_group() as world:
+    with process_group(select_device(train_cfg.trainer.device)) as world:
         run_dir = world.share(Path(runtime.output_dir))  # rank 0's (see torchrun_overrides)
         summary = Trainer(train_cfg, run_dir, as_dict(cfg), choices).run()
     if summary["exit_status"]:  # stopped by a signal after saving a checkpoint

@@ -145,13 +145,14 @@ def current() -> World:
     return World()
 
 
-def init_from_env() -> World:
+def init_from_env(device: torch.device) -> World:
     """Joins the group that torchrun describes in RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
-    MASTER_PORT: NCCL for CUDA tensors where there is a GPU, gloo for CPU tensors always."""
+    MASTER_PORT. Training on ``device`` "cuda", each rank takes GPU LOCAL_RANK and NCCL carries
+    the CUDA tensors; gloo carries CPU tensors (all of them on ``device`` "cpu")."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         backend = "gloo"
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        if device.type == "cuda":
+            _take_gpu(int(os.environ.get("LOCAL_RANK", "0")))
             backend = "cpu:gloo,cuda:nccl"
         try:
             dist.init_process_group(backend, init_method="env://", timeout=TIMEOUT)
@@ -162,10 +163,20 @@ def init_from_env() -> World:
     return current()
 
 
+def _take_gpu(local_rank: int) -> None:
+    """One GPU per rank: NCCL cannot run two ranks on one device."""
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise UserError(f"torchrun started more processes on this machine than the {count} "
+                        "visible GPUs", f"use torchrun --nproc_per_node {count}, or "
+                        "trainer.device=cpu")
+    torch.cuda.set_device(local_rank)
+
+
 @contextmanager
-def process_group() -> Iterator[World]:
+def process_group(device: torch.device) -> Iterator[World]:
     """The torchrun group for the duration of a run (a world of one without torchrun)."""
-    world = init_from_env()
+    world = init_from_env(device)
     try:
         yield world
     finally:

@@ -177,7 +177,8 @@ class Trainer:
             loss, env = scheduler.run(phase, env)
         with scheduler.measure(phase.name, "backward"):
             scaler.scale(loss).backward()
-        loss = self.world.average_gradients(net, loss)  # before unscale_: it finds the same infs
+        # before unscale_, so that the fp16 scaler finds the same infs on every rank
+        loss = self.world.average_gradients(net, loss)
         scaler.unscale_(opt)
         norm = grad_norm(net)
         if not torch.isfinite(loss) or not (scaler.is_enabled() or torch.isfinite(norm)):
