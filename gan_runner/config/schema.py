@@ -223,8 +223,9 @@ class TrainerConfig:
         require_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
         require_choice("trainer.precision", self.precision, ("fp32", "bf16", "fp16"))
         self.streams = str(self.streams)
-        require(self.streams in ("auto", "off") or (self.streams.isdigit() and int(self.streams) > 0),
-                "trainer.streams", self.streams, "auto, off or a positive number of streams")
+        lanes = self.streams.isdigit() and int(self.streams) > 0
+        require(self.streams in ("auto", "off") or lanes, "trainer.streams", self.streams,
+                "auto, off or a positive number of streams")
         require(self.nonfinite_patience >= 1, "trainer.nonfinite_patience",
                 self.nonfinite_patience, "at least 1 step")
         require(self.max_restores >= 0, "trainer.max_restores", self.max_restores,
