@@ -59,8 +59,8 @@ STYLEGAN2: dict[str, Any] = {
     "optimizer.d_betas": "[0,0.99]",
 }
 # ~13 minutes each when both run side by side on the shared 2-core development CPU: the timing
-# run (3 kimg each, concurrently) trained DCGAN at ~37 s/kimg and StyleGAN2 at ~56 s/kimg, plus
-# ~40 s start-up and ~15 s per evaluation. 300 and 200 steps of 64 images.
+# run (3 kimg each, concurrently) trained DCGAN at ~37 s/kimg and StyleGAN2 at ~56 s/kimg, with
+# ~40 s of start-up. 300 and 200 steps of 64 images; the README's runs took 14.3 and 14.5 min.
 BUDGET_KIMG = {"dcgan": 19.2, "stylegan2": 12.8}
 MODELS: dict[str, dict[str, Any]] = {"dcgan": {"model": "dcgan"}, "stylegan2": STYLEGAN2}
 
@@ -206,6 +206,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/compare"))
     args = parser.parse_args()
     load_plugins()
+    malformed = [override for override in args.overrides if "=" not in override]
+    if malformed:
+        parser.error(f"{malformed[0]!r} is not an override: write KEY=VALUE, e.g. trainer.kimg=3")
     extra = dict(override.split("=", 1) for override in args.overrides)
     out = args.out.resolve()
     pending = {}

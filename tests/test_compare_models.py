@@ -97,6 +97,16 @@ def test_the_table_has_a_row_per_model_with_every_evaluation_and_the_best(compar
     assert (tmp_path / "results.md").read_text().splitlines()[2:] == rows
 
 
+def test_an_override_without_a_value_is_refused_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "trainer.kimg", "--out", str(tmp_path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "compare_models.py: error: 'trainer.kimg' is not an override: write KEY=VALUE, "
+        "e.g. trainer.kimg=3")
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 @needs_fmnist
 def test_both_models_train_side_by_side_and_a_rerun_skips_them(tmp_path):

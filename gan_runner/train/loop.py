@@ -26,6 +26,7 @@ from gan_runner.errors import UserError
 from gan_runner.io.checkpoint import (
     checkpoint_path,
     latest_valid,
+    list_checkpoints,
     load_checkpoint,
     prune,
     save_checkpoint,
@@ -131,6 +132,10 @@ class Trainer:
             return None
         if choice == "auto":
             found = latest_valid(self.checkpoints, self.device)
+            if found is None and list_checkpoints(self.checkpoints):
+                raise UserError(f"no checkpoint in {self.checkpoints} can be read",
+                                "pass trainer.resume=null to start over in this folder, or "
+                                "trainer.resume=PATH")
             if found is None:
                 return None
             path, payload = found
@@ -141,9 +146,14 @@ class Trainer:
             theirs, ours = (_pick(c.get(section, {}), keys)
                             for c in (payload["config"], self.config_dict))
             if theirs != ours:
+                changed = ", ".join(
+                    f"{section}.{key}: {theirs.get(key)} in the checkpoint, {ours.get(key)} now"
+                    for key in sorted(set(theirs) | set(ours))
+                    if theirs.get(key) != ours.get(key))
                 raise UserError(f"checkpoint {path} was trained with a different {section} "
-                                f"config ({theirs} vs {ours})",
-                                f"resume with the same {section} options or start a new run")
+                                f"config ({changed})",
+                                f"resume with the same {section} options, or start over with "
+                                "trainer.resume=null or a new hydra.run.dir")
         try:
             self.state.load_state_dict(payload["state"])
         except (RuntimeError, KeyError, ValueError) as error:
