@@ -4,14 +4,14 @@
     python scripts/ada_experiment.py trainer.kimg=4 --out outputs/ada_timing   # sec/kimg first
 
 The three jobs share model, loss, seed, data subset and kimg budget; only the augmentation
-differs. Each is a `gan-train` process (the real CLI, one thread) run in turn into OUT/<mode>;
-running the same command again skips finished jobs and resumes unfinished ones
-(trainer.resume=auto). FID/KID (the default metrics: Fashion-MNIST classifier features) are
-computed against the whole 10k test split, so they never see the training subset, and
+differs. Each is a `gan-train` process (the real CLI, one thread) in OUT/<mode>, run in turn
+or ``--jobs N`` at a time; running the same command again skips finished jobs and resumes
+unfinished ones (trainer.resume=auto). FID/KID (the default metrics: Fashion-MNIST classifier
+features) are computed against the whole 10k test split, so they never see the training subset, and
 ``dataset.heldout`` keeps 1,000 other training-split images for the r_v diagnostic.
 
 Outputs: OUT/results.json (every evaluation and the end of each run), OUT/results.md (the
-tables), OUT/ada_experiment.png (FID and r_v vs kimg for the three runs, ADA's p and r_t) and
+tables), OUT/ada_experiment.png (FID, r_v, r_t and p vs kimg for the three runs) and
 OUT/samples.png (each run's last sample grid).
 """
 
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +35,29 @@ from PIL import Image
 from gan_runner.io.plots import captioned, line_chart, panels, save_panels
 from gan_runner.io.runlog import read_rows
 
-# Sized so that the three runs take about 20-25 CPU minutes on one thread (README); see the
-# README's "Limited data: ADA" section for the measurements behind these numbers.
+# A D that can overfit 1,000 images within a CPU budget: with D's learning rate 4x G's, r_v of
+# the unaugmented run climbs past 0.3 by 70 kimg while FID flattens (README, "Limited data").
+# About 15-18 CPU minutes per run on one thread.
 BASE: dict[str, Any] = {
     "dataset.max_images": 1000,
     "dataset.heldout": 1000,
     "model.channels": 32,
-    "trainer.kimg": 100,
+    "optimizer.d_lr": 8e-4,
+    "trainer.batch_size": 16,
+    "trainer.kimg": 200,
     "trainer.log_every_kimg": 2,
     "trainer.snapshot_every_kimg": 10,
     "trainer.seed": 0,
     "trainer.progress": "false",
     "metrics.every_kimg": 10,
     "metrics.real_split": "test",
+    "metrics.num_fakes": 5000,
 }
 FIXED_P = 0.3
 # The paper's ada_kimg=500 lets p move 0 -> 1 in 500 kimg, written for runs of 25,000 kimg; in a
 # 100 kimg run it could not exceed 0.2 by the end, so the experiment scales it to the run.
 ADA_KIMG = 20.0
+ADA_TARGET = 0.6  # conf/augment/ada.yaml
 MODES = ("none", "fixed", "ada")
 TAIL_KIMG = 10.0  # r_t and r_v are noisy: the end of a run is the median of its last 10 kimg
 # r_v divides by E[D(train)] - E[D(generated)], which passes through 0 whenever D scores both
@@ -87,23 +93,21 @@ def run_job(job: Path, settings: dict[str, Any]) -> None:
     command = [gan_train(), *(f"{k}={v}" for k, v in settings.items()), f"hydra.run.dir={job}"]
     print("$", " ".join(command), flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cpu_before = _children_cpu()
     start = time.perf_counter()
-    status = subprocess.run(command, env=env, check=False).returncode
+    process = subprocess.Popen(command, env=env)
+    # wait4 gives this child's own CPU time, which getrusage(RUSAGE_CHILDREN) cannot once
+    # several jobs run side by side
+    _, wait_status, usage = os.wait4(process.pid, 0)
+    status = os.waitstatus_to_exitcode(wait_status)
     cost_file = job / "cost.json"
     cost = json.loads(cost_file.read_text()) if cost_file.exists() else {"wall_s": 0, "cpu_s": 0}
     cost["wall_s"] += time.perf_counter() - start
-    cost["cpu_s"] += _children_cpu() - cpu_before
+    cost["cpu_s"] += usage.ru_utime + usage.ru_stime
     job.mkdir(parents=True, exist_ok=True)
     cost_file.write_text(json.dumps(cost, indent=2))
     if status != 0:
         raise SystemExit(f"{job.name}: gan-train exited with status {status}; run the same "
                          "command again to resume")
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def latest_rows(job: Path) -> list[dict[str, Any]]:
@@ -131,8 +135,10 @@ def job_result(job: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     evals = [{k: r[k] for k in ("kimg", "fid", "kid", "kid_std")} for r in rows
              if r["kind"] == "eval"]
     train = {name: series(rows, "train", key) for name, key in
-             (("p", "augment/p"), ("rt", "augment/rt"), ("rv", "augment/rv"),
+             (("p", "augment/p"), ("rt", "D/real_sign"), ("rv", "augment/rv"),
               ("d_accuracy", "D/accuracy"))}
+    if not train["rt"]:  # runs from before D/real_sign was logged: ADA's own r_t only
+        train["rt"] = series(rows, "train", "augment/rt")
     best = min(evals, key=lambda e: e["fid"])
     cost_file = job / "cost.json"
     return {
@@ -175,21 +181,27 @@ def markdown(results: dict[str, dict[str, Any]], labels: dict[str, str]) -> str:
 
 
 def charts(results: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[Image.Image]:
-    """FID and r_v of every run (one colour per run), and ADA's p and r_t."""
+    """FID, r_v, r_t and p of every run, each run in the same colour on all four (a run
+    without augmentation keeps its legend entry on the p chart, with no line)."""
+    def per_run(key: str, keep: tuple[float, float] = (-math.inf, math.inf)
+                ) -> dict[str, list[tuple[float, float | None]]]:
+        return {labels[m]: [(x, y if keep[0] <= y <= keep[1] else None)
+                            for x, y in r["train"][key]] for m, r in results.items()}
+
     fid = {labels[m]: [(e["kimg"], e["fid"]) for e in r["evals"]] for m, r in results.items()}
-    low, high = RV_SHOWN
-    rv = {labels[m]: [(x, y if low <= y <= high else None) for x, y in r["train"]["rv"]]
-          for m, r in results.items()}
-    out = [line_chart(fid, "FID vs the test split (classifier features)", "kimg", "FID"),
-           line_chart(rv, f"r_v on the held-out images (shown in [{low:g}, {high:g}])",
-                      "kimg", "r_v")]
+    rt = per_run("rt")
     if "ada" in results:
-        ada = results["ada"]["train"]
-        end = ada["p"][-1][0] if ada["p"] else 0.0
-        out.append(line_chart({"p": ada["p"], "r_t": ada["rt"], "r_t target": [(0, 0.6),
-                                                                                 (end, 0.6)]},
-                              "ADA: augmentation probability p and r_t", "kimg", "value"))
-    return out
+        target = float(results["ada"]["overrides"].get("augment.target", ADA_TARGET))
+        end = max(x for points in rt.values() for x, _ in points) if any(rt.values()) else 0.0
+        rt["ADA target"] = [(0.0, target), (end, target)]
+    low, high = RV_SHOWN
+    return [line_chart(fid, "FID vs the test split (classifier features)", "kimg", "FID"),
+            line_chart(per_run("rv", RV_SHOWN),
+                       f"r_v on the held-out images (shown in [{low:g}, {high:g}])", "kimg",
+                       "r_v"),
+            line_chart(rt, "r_t = E[sign D(real)] on D's (augmented) training images", "kimg",
+                       "r_t"),
+            line_chart(per_run("p"), "augmentation probability p", "kimg", "p")]
 
 
 def last_grids(out: Path, modes: list[str], labels: dict[str, str]) -> Image.Image:
@@ -207,6 +219,8 @@ def main() -> None:
                         help="gan-train overrides for every job, e.g. trainer.kimg=4")
     parser.add_argument("--out", type=Path, default=Path("outputs/ada_experiment"))
     parser.add_argument("--modes", default=",".join(MODES), help="a subset of none,fixed,ada")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time (each one gan-train process on one thread)")
     parser.add_argument("--fixed-p", type=float, default=FIXED_P, help="p of augment=fixed")
     parser.add_argument("--ada-kimg", type=float, default=ADA_KIMG,
                         help="kimg for ADA's p to go from 0 to 1")
@@ -214,18 +228,21 @@ def main() -> None:
     modes = [m for m in MODES if m in args.modes.split(",")]
     settings = {**BASE, **dict(o.split("=", 1) for o in args.overrides)}
     labels = {"none": "none", "fixed": f"fixed p={args.fixed_p:g}", "ada": "ada"}
-    results = {}
-    for mode in modes:
-        job = (args.out / mode).resolve()
-        overrides = {**settings, **mode_overrides(mode, args.fixed_p, args.ada_kimg)}
+    jobs = {mode: ((args.out / mode).resolve(),
+                   {**settings, **mode_overrides(mode, args.fixed_p, args.ada_kimg)})
+            for mode in modes}
+    todo = []
+    for mode, (job, overrides) in jobs.items():
         if finished(job, float(overrides["trainer.kimg"])):
             print(f"{mode}: finished, skipped", flush=True)
         else:
-            run_job(job, overrides)
-        results[mode] = job_result(job, overrides)
+            todo.append((job, overrides))
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(lambda todo_job: run_job(*todo_job), todo))
+    results = {mode: job_result(job, overrides) for mode, (job, overrides) in jobs.items()}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(markdown(results, labels))
-    save_panels(charts(results, labels), args.out / "ada_experiment.png", columns=3)
+    save_panels(charts(results, labels), args.out / "ada_experiment.png", columns=2)
     last_grids(args.out, modes, labels).save(args.out / "samples.png")
     print((args.out / "results.md").read_text())
 

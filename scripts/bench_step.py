@@ -34,10 +34,10 @@ from tempfile import TemporaryDirectory
 
 import torch
 import torch.nn.functional as F
-from rich.console import Console
 from rich.table import Table
 
 from gan_runner.config.compose import as_dict, compose_config, validated
+from gan_runner.io.terminal import console_for
 from gan_runner.io.timeline import timeline_table
 from gan_runner.plugins import load_plugins
 from gan_runner.train.ema import ema_beta, update_ema
@@ -166,7 +166,6 @@ def main() -> None:
     if args.quick:
         args.steps, args.rounds = 2, 2
     load_plugins()
-    console = Console()
     device_name = (torch.cuda.get_device_name() if args.device == "cuda"
                    else f"CPU, {torch.get_num_threads()} threads")
     skipped: list[str] = []
@@ -176,6 +175,7 @@ def main() -> None:
                                        skipped)]
         seconds = measure(cases, args.steps, args.rounds)
         timeline_source = next((c for c in reversed(cases) if "streams=2" in c.label), None)
+        timeline = None
         if timeline_source is not None and timeline_source.trainer is not None:
             scheduler = timeline_source.trainer.scheduler
             scheduler.timings()
@@ -194,10 +194,11 @@ def main() -> None:
             ratio, versus = f"{s / seconds[case.baseline]:.3f}", case.baseline
         table.add_row(case.label, f"{s * 1000:.1f}", f"{case.images_per_step / s:.0f}",
                       f"{s / case.images_per_step * 1000:.2f}", ratio, versus)
+    console = console_for(table, *([timeline] if timeline is not None else []))
     console.print(table)
     console.print("ratio = time / baseline time: below 1 is faster; 'ours' vs 'hand-written' "
                   "is the framework's cost (target <= 1.05)")
-    if timeline_source is not None:
+    if timeline is not None:
         console.print(timeline)
     for line in skipped:
         console.print(f"skipped: {line}")

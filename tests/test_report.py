@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from rich.table import Table
 
 from gan_runner.errors import UserError
+from gan_runner.io.terminal import console_for
 from gan_runner.report.make import make_report
 from gan_runner.report.runs import load_runs
 from gan_runner.report.table import build_table
@@ -207,6 +209,14 @@ def test_the_command_prints_the_table_and_where_it_wrote(sweep):
     assert "regularizer" in result.stdout and "hinge" in result.stdout
     assert f"to {sweep / 'r'}" in result.stdout.replace("\n", "")
     assert (sweep / "r" / "report.md").is_file()
+
+
+def test_a_table_printed_to_a_pipe_keeps_each_row_on_one_line(capsys):
+    table = Table()
+    table.add_column("run")
+    table.add_row("x" * 150)
+    console_for(table).print(table)
+    assert any("x" * 150 in line for line in capsys.readouterr().out.splitlines())
 
 
 @pytest.mark.parametrize("args,message", [

@@ -25,8 +25,9 @@ def test_toy_run_writes_logs_samples_checkpoints_and_summary(make_trainer, tmp_p
     rows = read_rows(run / "metrics.jsonl")
     assert [r["kimg"] for r in rows] == [0.064, 0.128]
     for key in ("loss/D", "loss/G", "grad_norm/D", "grad_norm/G", "lr/G", "lr/D",
-                "sec_per_kimg", "D/accuracy"):
+                "sec_per_kimg", "D/accuracy", "D/real_sign"):
         assert all(key in r and r[key] == r[key] for r in rows), key  # present and not NaN
+    assert all(-1 <= r["D/real_sign"] <= 1 for r in rows)  # r_t, logged with or without ADA
     assert (run / "samples" / "reals.png").exists()
     assert (run / "samples" / "fakes_000000kimg.png").exists()
     assert len(list((run / "checkpoints").glob("ckpt-*.pt"))) == 2

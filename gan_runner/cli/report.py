@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from gan_runner.cli.args import Arg, parse_args
 from gan_runner.cli.errors import run_reporting_errors
 from gan_runner.errors import UserError
+from gan_runner.io.terminal import console_for
 from gan_runner.report.make import make_report
 from gan_runner.report.write import rich_table
 
@@ -25,10 +24,7 @@ def report(argv: list[str]) -> None:
         raise UserError("gan-report needs exactly one PATH", USAGE)
     result = make_report(Path(paths[0]).expanduser(), args["out"])
     table = rich_table(result.table, result.title)
-    console = Console()
-    if not console.is_terminal:  # a file or a pipe: keep rows on one line each
-        natural = console.measure(table, options=console.options.update_width(10_000))
-        console = Console(width=max(console.width, natural.maximum))
+    console = console_for(table)
     console.print(table)
     console.print(f"wrote {', '.join(p.name for p in result.files)} to {result.files[0].parent}")
 

@@ -256,6 +256,8 @@ class Trainer:
                     state.augment.observe(real_logits)
                     self._stats["D/real_logits"].append(real_logits.float().mean())
                     self._stats["D/fake_logits"].append(fake_logits.float().mean())
+                    # r_t of every run, not only of ADA's: how sure D is of the training images
+                    self._stats["D/real_sign"].append(real_logits.sign().mean())
                     accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
                     self._stats["D/accuracy"].append(accuracy / 2)
         state.d_steps += 1
