@@ -37,7 +37,7 @@ from gan_runner.io.runlog import read_rows
 
 # A D that can overfit 1,000 images within a CPU budget: with D's learning rate 4x G's, r_v of
 # the unaugmented run climbs past 0.3 by 70 kimg while FID flattens (README, "Limited data").
-# About 15-18 CPU minutes per run on one thread.
+# About 12-13 CPU minutes per run on one thread.
 BASE: dict[str, Any] = {
     "dataset.max_images": 1000,
     "dataset.heldout": 1000,

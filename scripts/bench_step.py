@@ -16,8 +16,9 @@ Rows:
   baseline of the framework-cost ratio (target: ours within 5%, ratio <= 1.05).
 - ``ours``: ``Trainer.iteration()`` with the same config (timing view on, as by default).
 - ``ours +R1+PL``: StyleGAN2's lazy R1 (every 16) and path length (every 4), then the speed
-  options one at a time: streams off / on, channels_last, bf16, compile, tf32 - each relative
-  to its own streams-off fp32 row. Options that cannot run on this device are listed as
+  options one at a time: streams off / on, channels_last, bf16, compile, and on CUDA tf32 and
+  fp16 (TensorFloat-32 and fp16's scaler exist only there) - each relative to its own
+  streams-off fp32 row. Options that cannot run on this device are listed as
   skipped with the reason, not silently dropped.
 """
 

@@ -62,6 +62,17 @@ def test_each_regularizer_option_composes_onto_its_schema(composed, name):
     assert REGULARIZERS.get(name)(name, reg_cfg).side == "D"
 
 
+@pytest.mark.parametrize("name", ["r1", "r2"])
+def test_r1_and_r2_start_from_the_gamma_that_suits_the_datasets_scale(composed, name):
+    assert regularizers_of(composed(f"regularizer=[{name}]"))[name].weight == 10.0  # images
+    toy = composed(f"regularizer=[{name}]", "experiment=toy_grid25")
+    assert regularizers_of(toy)[name].weight == 0.1  # points 2 apart, std 0.05
+    assert OmegaConf.to_container(toy, resolve=True)["regularizer"][name]["weight"] == 0.1
+    chosen = composed(f"regularizer=[{name}]", "experiment=toy_grid25",
+                      f"regularizer.{name}.weight=1")
+    assert regularizers_of(chosen)[name].weight == 1.0
+
+
 def test_regularizers_are_multi_select_and_bcr_keeps_its_own_fields(composed):
     regs = regularizers_of(composed("regularizer=[r1,bcr]", "regularizer.bcr.lambda_fake=5"))
     assert sorted(regs) == ["bcr", "r1"]

@@ -88,6 +88,20 @@ def test_resumed_run_matches_the_uninterrupted_one(make_trainer, tmp_path):
         full.state.opt_D.state_dict()["state"].keys()
 
 
+def test_a_linear_schedule_steps_with_the_lr_share_left_at_each_iterations_start(make_trainer,
+                                                                                 tmp_path):
+    constant = make_trainer(TINY_TOY, tmp_path / "constant")
+    constant.run()
+    linear = make_trainer([*TINY_TOY, "optimizer.lr_schedule=linear"], tmp_path / "linear")
+    linear.run()
+    base, decayed = (read_rows(path / "metrics.jsonl") for path in (tmp_path / "constant",
+                                                                    tmp_path / "linear"))
+    # batch 32 of a 128-image run: each row's last step began at 96 resp. 32 images from the end
+    for row, unscaled, share in zip(decayed, base, (0.75, 0.25), strict=True):
+        for net in ("G", "D"):
+            assert row[f"lr/{net}"] == pytest.approx(unscaled[f"lr/{net}"] * share)
+
+
 def test_d_steps_runs_several_critic_steps_per_generator_step(make_trainer):
     trainer = make_trainer([*TINY_TOY, "trainer.d_steps=4"])
     trainer.run()

@@ -24,7 +24,8 @@ def image_grid(images: Tensor, nrow: int | None = None) -> np.ndarray:
 
 def scatter(points: Tensor, reference: Tensor | None = None, size: int = 512,
             extent: float | None = None) -> np.ndarray:
-    """A density picture of 2-D samples (black on white), with reference points in red."""
+    """A density picture of 2-D samples (black on white), each reference point framed by a
+    hollow red square, so that samples on a mode stay visible and a dropped mode shows empty."""
     points = points.detach().cpu().float()
     if extent is None:  # frame the reference when there is one: stray samples are clipped
         frame = reference if reference is not None else points
@@ -43,10 +44,11 @@ def scatter(points: Tensor, reference: Tensor | None = None, size: int = 512,
     canvas[counts > 0] = shade[counts > 0, None].astype(np.uint8)
     if reference is not None:
         rows, cols = pixels(reference.cpu().float())
-        for dr in range(-3, 4):
-            for dc in range(-3, 4):
-                canvas[np.clip(rows + dr, 0, size - 1), np.clip(cols + dc, 0, size - 1)] = (
-                    220, 30, 30)
+        offsets = [(dr, dc) for dr in range(-7, 8) for dc in range(-7, 8)
+                   if max(abs(dr), abs(dc)) >= 6]
+        for dr, dc in offsets:
+            canvas[np.clip(rows + dr, 0, size - 1), np.clip(cols + dc, 0, size - 1)] = (
+                220, 30, 30)
     return canvas
 
 

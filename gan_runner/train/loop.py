@@ -40,7 +40,7 @@ from gan_runner.models.base import sample_latents
 from gan_runner.objectives.tricks import clip_weights, instance_noise_std
 from gan_runner.train import build, distributed
 from gan_runner.train.ema import ema_beta, update_ema
-from gan_runner.train.optim import build_optimizer, grad_norm
+from gan_runner.train.optim import build_optimizer, grad_norm, lr_factor, scale_lr
 from gan_runner.train.overfit import overfit_probe
 from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy_intervals
 from gan_runner.train.scheduler import StepScheduler, TaskTiming
@@ -281,6 +281,9 @@ class Trainer:
 
     def iteration(self) -> None:
         self.critic.noise_std = instance_noise_std(self.cfg.loss, self.state.kimg)
+        factor = lr_factor(self.cfg.optimizer.lr_schedule, self.state.kimg, self.cfg.trainer.kimg)
+        scale_lr(self.state.opt_G, factor)
+        scale_lr(self.state.opt_D, factor)
         for _ in range(self.cfg.trainer.d_steps):
             self._d_step()
         self._g_step()

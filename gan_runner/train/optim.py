@@ -17,13 +17,35 @@ def build_optimizer(cfg: OptimizerConfig, net: str, params, lazy_every: int = 1
     if lazy_every > 1:
         lr, betas = lazy_optimizer_params(lr, betas, lazy_every)
     beta1, beta2 = betas
+    optimizer: torch.optim.Optimizer
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=cfg.eps,
-                                weight_decay=cfg.weight_decay)
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, eps=cfg.eps,
-                                   momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=cfg.eps,
+                                     weight_decay=cfg.weight_decay)
+    elif cfg.name == "rmsprop":
+        optimizer = torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, eps=cfg.eps,
+                                        momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum,
+                                    weight_decay=cfg.weight_decay)
+    for group in optimizer.param_groups:  # what a schedule scales; saved with the optimizer
+        group["initial_lr"] = group["lr"]
+    return optimizer
+
+
+def lr_factor(schedule: str, kimg: float, total_kimg: float) -> float:
+    """The share of the initial lr in use at ``kimg``. A pure function of the image count, so a
+    resumed run continues the schedule exactly. ``linear`` is WGAN-GP's decay to 0 over the run:
+    with Adam each step moves the weights by about lr whatever the gradient, so a G that
+    circles its equilibrium only settles as lr shrinks."""
+    if schedule == "linear":
+        return max(0.0, 1.0 - kimg / total_kimg)
+    return 1.0
+
+
+def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    for group in optimizer.param_groups:
+        # checkpoints from before schedules existed hold no initial_lr: theirs was constant
+        group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
