@@ -370,7 +370,7 @@ class Trainer:
         start_time, start_nimg = time.perf_counter(), state.nimg
         last_time, last_nimg = start_time, state.nimg
         row: dict[str, Any] = {}
-        log.info("training %s on %s (%s) for %.0f kimg -> %s", self.cfg.model.name,
+        log.info("training %s on %s (%s) for %g kimg -> %s", self.cfg.model.name,
                  self.data.description, self.device, cfg.kimg, self.run_dir)
         with TrainingProgress(cfg.kimg, cfg.progress and main) as progress, \
                 StopRequest() as stop:
