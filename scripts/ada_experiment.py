@@ -7,8 +7,8 @@ The three jobs share model, loss, seed, data subset and kimg budget; only the au
 differs. Each is a `gan-train` process (the real CLI, one thread) in OUT/<mode>, run in turn
 or ``--jobs N`` at a time; running the same command again skips finished jobs and resumes
 unfinished ones (trainer.resume=auto). FID/KID (the default metrics: Fashion-MNIST classifier
-features) are computed against the whole 10k test split, so they never see the training subset, and
-``dataset.heldout`` keeps 1,000 other training-split images for the r_v diagnostic.
+features) are computed against the whole 10k test split, so they never see the training
+subset, and ``dataset.heldout`` keeps 1,000 other training-split images for the r_v diagnostic.
 
 Outputs: OUT/results.json (every evaluation and the end of each run), OUT/results.md (the
 tables), OUT/ada_experiment.png (FID, r_v, r_t and p vs kimg for the three runs) and
@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
 from PIL import Image
 
 from gan_runner.io.plots import captioned, line_chart, panels, save_panels
@@ -57,7 +58,6 @@ FIXED_P = 0.3
 # The paper's ada_kimg=500 lets p move 0 -> 1 in 500 kimg, written for runs of 25,000 kimg; in a
 # 100 kimg run it could not exceed 0.2 by the end, so the experiment scales it to the run.
 ADA_KIMG = 20.0
-ADA_TARGET = 0.6  # conf/augment/ada.yaml
 MODES = ("none", "fixed", "ada")
 TAIL_KIMG = 10.0  # r_t and r_v are noisy: the end of a run is the median of its last 10 kimg
 # r_v divides by E[D(train)] - E[D(generated)], which passes through 0 whenever D scores both
@@ -141,8 +141,11 @@ def job_result(job: Path, overrides: dict[str, Any]) -> dict[str, Any]:
         train["rt"] = series(rows, "train", "augment/rt")
     best = min(evals, key=lambda e: e["fid"])
     cost_file = job / "cost.json"
+    config_file = job / ".hydra" / "config.yaml"  # the run's resolved config
     return {
         "overrides": overrides, "evals": evals, "train": train,
+        "ada_target": (OmegaConf.select(OmegaConf.load(config_file), "augment.target")
+                       if config_file.exists() else None),
         "final": {"kimg": evals[-1]["kimg"], "fid": evals[-1]["fid"], "kid": evals[-1]["kid"],
                   "best_fid": best["fid"], "best_kimg": best["kimg"],
                   **{name: tail_median(points, TAIL_KIMG) for name, points in train.items()}},
@@ -190,8 +193,8 @@ def charts(results: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[I
 
     fid = {labels[m]: [(e["kimg"], e["fid"]) for e in r["evals"]] for m, r in results.items()}
     rt = per_run("rt")
-    if "ada" in results:
-        target = float(results["ada"]["overrides"].get("augment.target", ADA_TARGET))
+    target = results.get("ada", {}).get("ada_target")
+    if target is not None:
         end = max(x for points in rt.values() for x, _ in points) if any(rt.values()) else 0.0
         rt["ADA target"] = [(0.0, target), (end, target)]
     low, high = RV_SHOWN

@@ -195,7 +195,7 @@ def main() -> None:
             ratio, versus = f"{s / seconds[case.baseline]:.3f}", case.baseline
         table.add_row(case.label, f"{s * 1000:.1f}", f"{case.images_per_step / s:.0f}",
                       f"{s / case.images_per_step * 1000:.2f}", ratio, versus)
-    console = console_for(table, *([timeline] if timeline is not None else []))
+    console = console_for(*(r for r in (table, timeline) if r is not None))
     console.print(table)
     console.print("ratio = time / baseline time: below 1 is faster; 'ours' vs 'hand-written' "
                   "is the framework's cost (target <= 1.05)")

@@ -112,4 +112,3 @@ def test_panels_lay_charts_out_in_columns(tmp_path):
     assert panels(charts, columns=5).size == (900, 200)
     with pytest.raises(ValueError):
         panels([])
-

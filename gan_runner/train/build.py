@@ -50,13 +50,19 @@ def build_augment(cfg: TrainConfig, spec: DataSpec) -> DAugment:
     return AUGMENTS.get(cfg.augment.name)(cfg.augment, cfg.trainer.batch_size)
 
 
-def generator_from_checkpoint(path: Path, device: torch.device
-                              ) -> tuple[nn.Module, dict[str, Any]]:
-    """The EMA generator of a checkpoint, rebuilt from the model config stored inside it."""
+def models_from_checkpoint(path: Path, device: torch.device) -> tuple[GanPair, dict[str, Any]]:
+    """Untrained G and D built from the model config stored in a checkpoint, and the checkpoint:
+    the caller loads the weights it needs (G, G_ema, D) from ``payload["state"]``."""
     payload = load_checkpoint(path, device)
     model_dict = payload["config"]["model"]
     schema = MODELS.entry(model_dict["name"]).schema
     model_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), model_dict))
-    G = MODELS.get(model_dict["name"])(model_cfg, DataSpec(tuple(payload["spec"]))).G
-    G.load_state_dict(payload["state"]["G_ema"])
-    return G.to(device).eval().requires_grad_(False), payload
+    return MODELS.get(model_dict["name"])(model_cfg, DataSpec(tuple(payload["spec"]))), payload
+
+
+def generator_from_checkpoint(path: Path, device: torch.device
+                              ) -> tuple[nn.Module, dict[str, Any]]:
+    """The EMA generator of a checkpoint."""
+    pair, payload = models_from_checkpoint(path, device)
+    pair.G.load_state_dict(payload["state"]["G_ema"])
+    return pair.G.to(device).eval().requires_grad_(False), payload
