@@ -228,6 +228,15 @@ def main() -> None:
     parser.add_argument("--ada-kimg", type=float, default=ADA_KIMG,
                         help="kimg for ADA's p to go from 0 to 1")
     args = parser.parse_args()
+    unknown = set(args.modes.split(",")) - set(MODES)
+    if unknown:
+        parser.error(f"--modes {args.modes}: unknown {', '.join(sorted(unknown))} "
+                     f"(choose from {','.join(MODES)})")
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: run at least one job at a time")
+    malformed = [o for o in args.overrides if "=" not in o]
+    if malformed:
+        parser.error(f"{malformed[0]} is not a KEY=VALUE override")
     modes = [m for m in MODES if m in args.modes.split(",")]
     settings = {**BASE, **dict(o.split("=", 1) for o in args.overrides)}
     labels = {"none": "none", "fixed": f"fixed p={args.fixed_p:g}", "ada": "ada"}

@@ -88,6 +88,18 @@ def test_the_table_has_a_row_per_checkpoint_and_a_column_per_run(experiment, tmp
     assert "| ada | 25.00 | 25.00 (100) | - | - | - | - | - | - |" in table
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--jobs", "0"], "--jobs 0: run at least one job at a time"),
+    (["--modes", "ada,adaa"], "unknown adaa (choose from none,fixed,ada)"),
+    (["trainer.kimg"], "trainer.kimg is not a KEY=VALUE override"),
+])
+def test_a_bad_argument_is_one_error_line_before_anything_runs(tmp_path, args, message):
+    done = subprocess.run([sys.executable, str(SCRIPT), *args, "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr
+    assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 @needs_fmnist
 def test_the_experiment_runs_three_jobs_side_by_side_and_a_second_call_only_reports(tmp_path):
