@@ -45,9 +45,13 @@ def test_each_loss_option_selects_its_loss(composed, name):
     LOSSES.get(name)(loss_cfg)
 
 
-def test_wgan_gp_brings_its_gradient_penalty_with_lambda_10(composed):
-    assert {k: (v.weight, v.every) for k, v in regularizers_of(composed("loss=wgan_gp")).items()} \
-        == {"gp": (10.0, 1)}
+def test_wgan_gp_brings_its_gradient_penalty_and_two_critic_steps(composed):
+    cfg = composed("loss=wgan_gp")
+    assert {k: (v.weight, v.every) for k, v in regularizers_of(cfg).items()} == {"gp": (10.0, 1)}
+    assert cfg.trainer.d_steps == 2
+    assert composed("loss=wgan_gp", "trainer.d_steps=5").trainer.d_steps == 5
+    assert composed("loss=wgan_gp", "experiment=toy_grid25").trainer.d_steps == 2
+    assert composed("loss=ns").trainer.d_steps == 1
     tuned = regularizers_of(composed("loss=wgan_gp", "regularizer.gp.weight=5"))
     assert tuned["gp"].weight == 5.0
     combined = regularizers_of(composed("loss=wgan_gp", "regularizer=[gp,r1]"))
@@ -62,15 +66,20 @@ def test_each_regularizer_option_composes_onto_its_schema(composed, name):
     assert REGULARIZERS.get(name)(name, reg_cfg).side == "D"
 
 
-@pytest.mark.parametrize("name", ["r1", "r2"])
-def test_r1_and_r2_start_from_the_gamma_that_suits_the_datasets_scale(composed, name):
-    assert regularizers_of(composed(f"regularizer=[{name}]"))[name].weight == 10.0  # images
+# option -> its weight on images, on the toy grid (points 2 apart, std 0.05)
+SCALE_DEPENDENT_WEIGHTS = {"r1": (10.0, 0.1), "r2": (10.0, 0.1), "gp": (10.0, 1.0)}
+
+
+@pytest.mark.parametrize("name", sorted(SCALE_DEPENDENT_WEIGHTS))
+def test_penalty_weights_start_from_the_value_that_suits_the_datasets_scale(composed, name):
+    on_images, on_toy = SCALE_DEPENDENT_WEIGHTS[name]
+    assert regularizers_of(composed(f"regularizer=[{name}]"))[name].weight == on_images
     toy = composed(f"regularizer=[{name}]", "experiment=toy_grid25")
-    assert regularizers_of(toy)[name].weight == 0.1  # points 2 apart, std 0.05
-    assert OmegaConf.to_container(toy, resolve=True)["regularizer"][name]["weight"] == 0.1
+    assert regularizers_of(toy)[name].weight == on_toy
+    assert OmegaConf.to_container(toy, resolve=True)["regularizer"][name]["weight"] == on_toy
     chosen = composed(f"regularizer=[{name}]", "experiment=toy_grid25",
-                      f"regularizer.{name}.weight=1")
-    assert regularizers_of(chosen)[name].weight == 1.0
+                      f"regularizer.{name}.weight=3")
+    assert regularizers_of(chosen)[name].weight == 3.0
 
 
 def test_regularizers_are_multi_select_and_bcr_keeps_its_own_fields(composed):

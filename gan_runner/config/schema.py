@@ -44,12 +44,16 @@ class ToyDatasetConfig:
     # R1/R2 penalise ||grad D||^2, whose size depends on the data's scale: the images' gamma of
     # 10 flattens D across a grid of points 2 apart (HQ samples 7%), 0.1 lets it separate them
     r1_gamma: float = 0.1
+    # WGAN-GP's lambda weighs (||grad D|| - 1)^2 against the critic's score gap, which grows with
+    # the data's scale: the images' 10 leaves the toy critic a tilted plane, 1 lets it form peaks
+    gp_lambda: float = 1.0
 
     def __post_init__(self) -> None:
         require(self.num_samples > 0, "dataset.num_samples", self.num_samples, "a positive count")
         require(self.std > 0, "dataset.std", self.std, "a positive standard deviation")
         require(self.scale > 0, "dataset.scale", self.scale, "a positive number")
         require(self.r1_gamma >= 0, "dataset.r1_gamma", self.r1_gamma, "a non-negative weight")
+        require(self.gp_lambda >= 0, "dataset.gp_lambda", self.gp_lambda, "a non-negative weight")
 
 
 @dataclass
@@ -68,6 +72,7 @@ class ImageDatasetConfig:
     hflip: bool = False  # dataset x-flip augmentation (doubles the effective set, as in ADA)
     heldout: int = 0  # images outside the max_images subset kept for the r_v diagnostic
     r1_gamma: float = 10.0  # the R1/R2 weight that regularizer=r1|r2 start from (StyleGAN's)
+    gp_lambda: float = 10.0  # the weight regularizer=gp starts from (WGAN-GP's)
 
     def __post_init__(self) -> None:
         require_choice("dataset.split", self.split, ("train", "test"))
@@ -79,6 +84,7 @@ class ImageDatasetConfig:
                 self.max_images, "a positive count or null for all images")
         require(self.heldout >= 0, "dataset.heldout", self.heldout, "a non-negative count")
         require(self.r1_gamma >= 0, "dataset.r1_gamma", self.r1_gamma, "a non-negative weight")
+        require(self.gp_lambda >= 0, "dataset.gp_lambda", self.gp_lambda, "a non-negative weight")
 
 
 # ---------------------------------------------------------------- model
