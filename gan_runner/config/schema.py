@@ -32,6 +32,13 @@ def unknown_setting(key: str) -> UserError:
 
 
 # ---------------------------------------------------------------- dataset
+def require_penalty_weights(dataset: ToyDatasetConfig | ImageDatasetConfig) -> None:
+    """Both dataset kinds carry the weights regularizer=r1|r2|gp start from, scaled to the data."""
+    for key in ("r1_gamma", "gp_lambda"):
+        value = getattr(dataset, key)
+        require(value >= 0, f"dataset.{key}", value, "a non-negative weight")
+
+
 @dataclass
 class ToyDatasetConfig:
     """A 2-D Gaussian mixture, sampled once from ``seed`` into ``num_samples`` points."""
@@ -52,8 +59,7 @@ class ToyDatasetConfig:
         require(self.num_samples > 0, "dataset.num_samples", self.num_samples, "a positive count")
         require(self.std > 0, "dataset.std", self.std, "a positive standard deviation")
         require(self.scale > 0, "dataset.scale", self.scale, "a positive number")
-        require(self.r1_gamma >= 0, "dataset.r1_gamma", self.r1_gamma, "a non-negative weight")
-        require(self.gp_lambda >= 0, "dataset.gp_lambda", self.gp_lambda, "a non-negative weight")
+        require_penalty_weights(self)
 
 
 @dataclass
@@ -83,8 +89,7 @@ class ImageDatasetConfig:
         require(self.max_images is None or self.max_images > 0, "dataset.max_images",
                 self.max_images, "a positive count or null for all images")
         require(self.heldout >= 0, "dataset.heldout", self.heldout, "a non-negative count")
-        require(self.r1_gamma >= 0, "dataset.r1_gamma", self.r1_gamma, "a non-negative weight")
-        require(self.gp_lambda >= 0, "dataset.gp_lambda", self.gp_lambda, "a non-negative weight")
+        require_penalty_weights(self)
 
 
 # ---------------------------------------------------------------- model
