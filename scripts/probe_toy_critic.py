@@ -18,20 +18,19 @@ import torch
 
 from gan_runner.data.toy import mode_centers
 from gan_runner.errors import UserError
+from gan_runner.io.run_checkpoint import RunCheckpoint
 from gan_runner.plugins import load_plugins
-from gan_runner.train.build import models_from_checkpoint
 
 DIRECTIONS = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
 AWAY_STDS = 6.0  # twice the 3 std within which a sample counts as on the mode
 
 
 def probe(path: Path) -> str:
-    pair, payload = models_from_checkpoint(path, torch.device("cpu"))
-    dataset = payload["config"]["dataset"]
+    checkpoint = RunCheckpoint.load(path)
+    dataset = checkpoint.config["dataset"]
     if dataset["name"] != "toy_grid25":
         raise UserError(f"{path} was trained on {dataset['name']}", "pass a toy_grid25 run")
-    D = pair.D.eval()
-    D.load_state_dict(payload["state"]["D"])
+    D = checkpoint.discriminator()
     centres = mode_centers("toy_grid25", dataset["scale"])
     with torch.no_grad():
         at_modes = D(centres)

@@ -13,9 +13,10 @@ from conftest import TINY_TOY
 BIN = Path(sys.executable).parent
 
 
-def run(command: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+def run(command: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / command), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -112,7 +112,7 @@ def test_rank_0_keeps_the_run_random_state_and_the_others_get_their_own():
 
 
 def test_a_checkpoint_of_as_many_ranks_gives_back_each_rank_its_own_stream():
-    from gan_runner.train.state import capture_rng
+    from gan_runner.rng import capture_rng
 
     torch.manual_seed(1)
     saved = [None, capture_rng()]

@@ -1,7 +1,8 @@
 """``gan-eval``: metrics for a checkpoint, or for two folders of images.
 
-``gan-eval ckpt=PATH [metrics=fid,kid] [num_fakes=10000] [psi=0.7]``: the checkpoint's EMA
-generator against the real data it was trained on (its ``real_split``).
+``gan-eval ckpt=PATH [metrics=fid,kid] [num_fakes=10000] [psi=0.7]``: the EMA generator of a
+checkpoint (or of a ``gan-export`` safetensors file) against the real data it was trained on
+(its ``real_split``).
 ``gan-eval real=DIR fake=DIR [features=inception]``: two folders, no generator involved.
 Prints a table; ``out=FILE.json`` also writes the numbers with their provenance.
 """
@@ -13,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
 from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -23,16 +23,16 @@ from gan_runner.cli.args import Arg, parse_args
 from gan_runner.cli.errors import run_reporting_errors
 from gan_runner.config.schema import ImageDatasetConfig, MetricsConfig
 from gan_runner.config.store import register_configs
-from gan_runner.data.datasets import DATASETS
 from gan_runner.data.images import IMAGE_SUFFIXES, image_folder_set
 from gan_runner.errors import UserError
+from gan_runner.io.generator_file import load_generator
 from gan_runner.metrics.evaluate import Evaluator
-from gan_runner.train.build import generator_from_checkpoint, select_device
+from gan_runner.train.build import select_device
 
 USAGE = ("usage: gan-eval ckpt=PATH [metrics=fid,kid] [num_fakes=N] [psi=1.0]\n"
          "       gan-eval real=DIR fake=DIR [metrics=fid,kid] [features=inception]")
 SPEC = {
-    "ckpt": Arg(Path, None, "a ckpt-*.pt written by gan-train"),
+    "ckpt": Arg(Path, None, "a ckpt-*.pt written by gan-train, or a gan-export .safetensors"),
     "real": Arg(Path, None, "a folder of real images (with fake=)"),
     "fake": Arg(Path, None, "a folder of generated images (with real=)"),
     "metrics": Arg(lambda s: [m for m in s.split(",") if m], "fid,kid",
@@ -92,16 +92,12 @@ def evaluate(argv: list[str]) -> dict[str, Any]:
             results = evaluator.compare(fakes, advance)
             source = {"real": str(args["real"]), "fake": str(args["fake"])}
         else:
-            G, payload = generator_from_checkpoint(args["ckpt"], device)
-            dataset = payload["config"]["dataset"]
-            schema = DATASETS.entry(dataset["name"]).schema
-            dataset_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema),
-                                                              dataset))
-            evaluator = Evaluator.for_dataset(cfg, dataset_cfg, device)
+            trained = load_generator(args["ckpt"], device)
+            evaluator = Evaluator.for_dataset(cfg, trained.dataset_config(), device)
             progress.update(task, total=evaluator.work())
-            results = evaluator(G, advance=advance)
-            source = {"ckpt": str(args["ckpt"]),
-                      "kimg": payload["state"]["counters"]["nimg"] / 1000}
+            results = evaluator(trained.G, advance=advance)
+            source = {"ckpt": str(args["ckpt"]), "ckpt_kind": trained.source["kind"],
+                      "kimg": trained.kimg}
     results = {**source, **results}
     show(results)
     if args["out"] is not None:

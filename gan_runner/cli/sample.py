@@ -1,6 +1,7 @@
-"""``gan-sample``: pictures from a checkpoint's EMA generator, one fixed latent per seed.
+"""``gan-sample``: pictures from a trained EMA generator, one fixed latent per seed.
 
-``gan-sample ckpt=outputs/.../checkpoints/ckpt-000100000.pt seeds=0-63 out=grid.png``
+``gan-sample ckpt=outputs/.../checkpoints/ckpt-000100000.pt seeds=0-63 out=grid.png``; ``ckpt=``
+also takes a generator file written by ``gan-export`` (``G.safetensors``).
 Each seed gives the same latent on any machine: it is drawn on the CPU from that seed.
 ``mode=mixing`` and ``mode=interp`` draw the style-mixing figure and an interpolation strip
 (the latent work lives in ``gan_runner.models.latents``).
@@ -14,24 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from gan_runner.cli.args import Arg, parse_args, parse_seeds
 from gan_runner.cli.errors import run_reporting_errors
 from gan_runner.config.store import register_configs
 from gan_runner.data.datasets import to_uint8
 from gan_runner.errors import UserError
+from gan_runner.io.generator_file import TrainedGenerator, load_generator
 from gan_runner.io.images import image_grid, samples_picture, save_png
-from gan_runner.models.base import generate
 from gan_runner.models.latents import (
     STYLE_RANGES,
     has_mapping,
+    images_for_latents,
     interpolation,
     latents_for_seeds,
     style_layers,
     style_mixing,
 )
-from gan_runner.train.build import generator_from_checkpoint, select_device
+from gan_runner.train.build import select_device
 
 USAGE = "usage: gan-sample ckpt=PATH [mode=grid|mixing|interp] [key=value ...]"
 MODES = ("grid", "mixing", "interp")
@@ -67,7 +68,8 @@ def parse_styles(text: str) -> list[int | str]:
 
 
 SPEC = {
-    "ckpt": Arg(Path, None, "a ckpt-*.pt written by gan-train", required=True),
+    "ckpt": Arg(Path, None, "a ckpt-*.pt written by gan-train, or a gan-export .safetensors",
+                required=True),
     "mode": Arg(choice(*MODES), "grid", "grid, mixing (style mixing) or interp (a strip)"),
     "seeds": Arg(parse_seeds, "0-63", "seeds, e.g. 0-63 or 1,5,9 (interp: the path's stops)"),
     "out": Arg(Path, None, "the PNG to write (default: samples.png, mixing.png, interp.png)"),
@@ -106,18 +108,18 @@ def check_mode_keys(mode: str, argv: list[str], seeds: list[int]) -> None:
         raise UserError("mode=interp needs at least two seeds", EXAMPLES[mode])
 
 
-def require_mapping(G: nn.Module, payload: dict[str, Any], what: str) -> None:
-    if not has_mapping(G):
-        model = payload["config"]["model"]["name"]
+def require_mapping(trained: TrainedGenerator, what: str) -> None:
+    if not has_mapping(trained.G):
         raise UserError(f"{what} needs a generator with a mapping network (z -> w), and "
-                        f"model={model} has none", "use a checkpoint trained with "
+                        f"model={trained.model_name} has none", "use a checkpoint trained with "
                         "model=stylegan2, stylegan or stylegan2_tiny")
 
 
-def write_grid(G: nn.Module, payload: dict[str, Any], args: dict[str, Any], out: Path) -> None:
+def write_grid(trained: TrainedGenerator, args: dict[str, Any], out: Path) -> None:
+    G = trained.G
     device = next(G.parameters()).device
     z = latents_for_seeds(args["seeds"], G.z_dim).to(device)
-    images = generate(G, z, args["psi"]).cpu()
+    images = images_for_latents(G, z, args["psi"]).cpu()  # fixed noise: a seed is one image
     save_png(samples_picture(images), out)
     print(f"wrote {out} ({len(images)} samples)")
     if args["individual"] is not None and images.dim() == 4:
@@ -127,9 +129,9 @@ def write_grid(G: nn.Module, payload: dict[str, Any], args: dict[str, Any], out:
         print(f"wrote {len(images)} images to {args['individual']}")
 
 
-def write_mixing(G: nn.Module, payload: dict[str, Any], args: dict[str, Any],
-                 out: Path) -> None:
-    require_mapping(G, payload, "mode=mixing")
+def write_mixing(trained: TrainedGenerator, args: dict[str, Any], out: Path) -> None:
+    require_mapping(trained, "mode=mixing")
+    G = trained.G
     layers = style_layers(args["styles"], G.mapping.num_ws)
     figure = style_mixing(G, args["rows"], args["cols"], layers, args["psi"], args["cutoff"])
     save_png(image_grid(figure.tiles(), nrow=len(args["cols"]) + 1), out)
@@ -137,14 +139,13 @@ def write_mixing(G: nn.Module, payload: dict[str, Any], args: dict[str, Any],
           f"styles {','.join(map(str, layers))} from the columns)")
 
 
-def write_interp(G: nn.Module, payload: dict[str, Any], args: dict[str, Any],
-                 out: Path) -> None:
-    if len(payload["spec"]) != 3:
+def write_interp(trained: TrainedGenerator, args: dict[str, Any], out: Path) -> None:
+    if not trained.spec.is_image:
         raise UserError("mode=interp draws a strip of images, and this checkpoint makes 2-D "
                         "points", "use mode=grid")
     if args["space"] == "w":
-        require_mapping(G, payload, "space=w")
-    strip = interpolation(G, args["seeds"], args["steps"], args["space"], args["psi"],
+        require_mapping(trained, "space=w")
+    strip = interpolation(trained.G, args["seeds"], args["steps"], args["space"], args["psi"],
                           args["cutoff"])
     save_png(image_grid(strip, nrow=len(strip)), out)
     print(f"wrote {out} ({len(strip)} images, {args['space']}-space path through seeds "
@@ -159,10 +160,10 @@ def sample(argv: list[str]) -> None:
     args = parse_args(argv, SPEC, USAGE)
     check_mode_keys(args["mode"], argv, args["seeds"])
     register_configs()
-    G, payload = generator_from_checkpoint(args["ckpt"], select_device(args["device"]))
+    trained = load_generator(args["ckpt"], select_device(args["device"]))
     out = args["out"] or Path(DEFAULT_OUT[args["mode"]])
     with torch.no_grad():
-        WRITERS[args["mode"]](G, payload, args, out)
+        WRITERS[args["mode"]](trained, args, out)
 
 
 def main() -> None:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import torch
-from omegaconf import OmegaConf
-from torch import nn
 
 from gan_runner.augment.base import AUGMENTS, DAugment
 from gan_runner.config.schema import TrainConfig
 from gan_runner.data.datasets import DATASETS, RealData
 from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import load_checkpoint
 from gan_runner.models.base import MODELS, DataSpec, GanPair
 from gan_runner.objectives.base import LOSSES, REGULARIZERS, AdversarialLoss, Regularizer
 
@@ -48,21 +42,3 @@ def build_augment(cfg: TrainConfig, spec: DataSpec) -> DAugment:
         raise UserError(f"augment={cfg.augment.name} transforms images, and this dataset is "
                         "2-D points", "use augment=none with the toy_* datasets")
     return AUGMENTS.get(cfg.augment.name)(cfg.augment, cfg.trainer.batch_size)
-
-
-def models_from_checkpoint(path: Path, device: torch.device) -> tuple[GanPair, dict[str, Any]]:
-    """Untrained G and D built from the model config stored in a checkpoint, and the checkpoint:
-    the caller loads the weights it needs (G, G_ema, D) from ``payload["state"]``."""
-    payload = load_checkpoint(path, device)
-    model_dict = payload["config"]["model"]
-    schema = MODELS.entry(model_dict["name"]).schema
-    model_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), model_dict))
-    return MODELS.get(model_dict["name"])(model_cfg, DataSpec(tuple(payload["spec"]))), payload
-
-
-def generator_from_checkpoint(path: Path, device: torch.device
-                              ) -> tuple[nn.Module, dict[str, Any]]:
-    """The EMA generator of a checkpoint."""
-    pair, payload = models_from_checkpoint(path, device)
-    pair.G.load_state_dict(payload["state"]["G_ema"])
-    return pair.G.to(device).eval().requires_grad_(False), payload

@@ -19,25 +19,21 @@ import torch
 from rich.console import Console
 from torch import Tensor, nn
 
+from gan_runner import __version__
 from gan_runner.config.schema import TrainConfig
 from gan_runner.data.datasets import RealData
 from gan_runner.data.stream import BatchStream
 from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import (
-    checkpoint_path,
-    latest_valid,
-    list_checkpoints,
-    load_checkpoint,
-    prune,
-    save_checkpoint,
-)
+from gan_runner.io.checkpoint import checkpoint_path, list_checkpoints, prune
 from gan_runner.io.images import samples_picture, save_png
 from gan_runner.io.progress import TrainingProgress
+from gan_runner.io.run_checkpoint import RunCheckpoint, latest_run_checkpoint
 from gan_runner.io.runlog import RunLog
 from gan_runner.io.timeline import timeline_table
 from gan_runner.metrics.ranking import METRIC_KEYS, better
 from gan_runner.models.base import sample_latents
 from gan_runner.objectives.tricks import clip_weights, instance_noise_std
+from gan_runner.rng import capture_rng, seed_everything
 from gan_runner.train import build, distributed
 from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.optim import build_optimizer, grad_norm, lr_factor, scale_lr
@@ -46,7 +42,7 @@ from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy
 from gan_runner.train.scheduler import StepScheduler, TaskTiming
 from gan_runner.train.signals import StopRequest
 from gan_runner.train.speed import Compiled, autocast, gradient_scaler, memory_format, set_tf32
-from gan_runner.train.state import TrainState, capture_rng, seed_everything
+from gan_runner.train.state import TrainState
 from gan_runner.train.streams import build_lanes
 from gan_runner.train.watch import FailureWatch
 
@@ -131,20 +127,20 @@ class Trainer:
         if choice is None:
             return None
         if choice == "auto":
-            found = latest_valid(self.checkpoints, self.device)
+            found = latest_run_checkpoint(self.checkpoints, self.device)
             if found is None and list_checkpoints(self.checkpoints):
                 raise UserError(f"no checkpoint in {self.checkpoints} can be read",
                                 "pass trainer.resume=null to start over in this folder, or "
                                 "trainer.resume=PATH")
             if found is None:
                 return None
-            path, payload = found
+            path, checkpoint = found
         else:
             path = Path(choice).expanduser()
-            payload = load_checkpoint(path, self.device)
+            checkpoint = RunCheckpoint.load(path, self.device)
         for section, keys in COMPATIBLE.items():
             theirs, ours = (_pick(c.get(section, {}), keys)
-                            for c in (payload["config"], self.config_dict))
+                            for c in (checkpoint.config, self.config_dict))
             if theirs != ours:
                 changed = ", ".join(
                     f"{section}.{key}: {theirs.get(key)} in the checkpoint, {ours.get(key)} now"
@@ -155,13 +151,14 @@ class Trainer:
                                 f"resume with the same {section} options, or start over with "
                                 "trainer.resume=null or a new hydra.run.dir")
         try:
-            self.state.load_state_dict(payload["state"])
-        except (RuntimeError, KeyError, ValueError) as error:
+            self.state.load_state_dict(checkpoint.state)
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError,
+                IndexError) as error:  # a verified file whose state is not this run's
             raise UserError(f"checkpoint {path} does not fit this run: {error}".splitlines()[0],
                             "start a new run or resume with the config it was trained with"
                             ) from error
         distributed.own_random_state(self.world, self.cfg.trainer.seed, self.state.nimg,
-                                     payload.get("rank_rng"))
+                                     checkpoint.rank_rng)
         log.info("resumed from %s at %.1f kimg", path, self.state.kimg)
         return path
 
@@ -225,7 +222,7 @@ class Trainer:
         into the same failure. Nothing (learning rate, precision) is changed behind the user's
         back: after ``max_restores`` fruitless restores the run stops and says what to try."""
         state, trainer = self.state, self.cfg.trainer
-        found = latest_valid(self.checkpoints, self.device)
+        found = latest_run_checkpoint(self.checkpoints, self.device)
         if found is None or state.restores >= trainer.max_restores:
             where = (f"after {state.restores} restores" if found is not None
                      else "before the first checkpoint")
@@ -234,8 +231,8 @@ class Trainer:
                 f"{net} updates in a row {where}",
                 "lower optimizer.g_lr/d_lr, use trainer.precision=fp32 or add regularizer=r1; "
                 "the saved checkpoints are intact")
-        path, payload = found
-        state.load_training(payload["state"])
+        path, checkpoint = found
+        state.load_training(checkpoint.state)
         state.restores += 1
         self._streak = dict.fromkeys(self._streak, 0)
         log.warning("%.1f kimg: %d non-finite updates in a row; restored networks and optimizers "
@@ -336,9 +333,8 @@ class Trainer:
             return path
         for name in ("G", "D"):
             runlog.histograms(name, getattr(state, name), state.kimg)
-        save_checkpoint({"config": self.config_dict, "spec": list(self.data.spec.shape),
-                         "state": state.state_dict(), "rank_rng": rank_rng,
-                         "version": _version()}, path)
+        RunCheckpoint(config=self.config_dict, spec=self.data.spec, state=state.state_dict(),
+                      version=__version__, choices=self.choices, rank_rng=rank_rng).save(path)
         protect = {Path(b["path"]) for b in state.best.values() if "path" in b}
         prune(self.checkpoints, self.cfg.trainer.checkpoints_keep, protect)
         return path
@@ -459,10 +455,3 @@ def _pick(section: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, An
 
 def _status(row: dict[str, Any]) -> str:
     return "  ".join(f"{k.split('/')[-1]}={row[k]:.3f}" for k in ("loss/D", "loss/G") if k in row)
-
-
-def _version() -> str:
-    from gan_runner import __version__
-
-    return __version__
-

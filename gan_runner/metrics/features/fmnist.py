@@ -17,10 +17,8 @@ with ``fit=resize`` at 32 px the crop loses a 2 px border of content.
 from __future__ import annotations
 
 import hashlib
-import io
 from importlib import resources
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -30,6 +28,7 @@ from gan_runner.metrics.features.base import (
     FeatureExtractor,
     check_images,
 )
+from gan_runner.safe_load import torch_load_plain
 
 SIZE = 28
 FEATURE_DIM = 128
@@ -92,5 +91,6 @@ class FmnistFeatures(FeatureExtractor):
 @FEATURES.register("fmnist")
 def build_fmnist(options: ExtractorOptions) -> FmnistFeatures:
     data = (resources.files(__package__) / WEIGHTS_FILE).read_bytes()
-    state_dict = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    state_dict = torch_load_plain(data, f"the shipped classifier {WEIGHTS_FILE}",
+                                  "reinstall gan_runner")
     return FmnistFeatures(state_dict, hashlib.sha256(data).hexdigest())

@@ -21,6 +21,7 @@ import torch
 
 from gan_runner.errors import UserError
 from gan_runner.paths import cache_base
+from gan_runner.safe_load import torch_load_plain
 
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
@@ -102,6 +103,8 @@ def locate_inception_weights(path: str | None, cache_dir: str | None,
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors only (``weights_only``): a weights file from elsewhere must not run code."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a file that is not a checkpoint
-        raise UserError(f"cannot read Inception weights from {path}: {error}", HINT) from error
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"cannot read Inception weights from {path}: {error.strerror}",
+                        HINT) from error
+    return torch_load_plain(data, f"the Inception weights file {path}", HINT)
