@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -28,6 +29,23 @@ TINY_FMNIST = ["metrics=none", "dataset.max_images=256", "model.channels=8",
                "trainer.batch_size=16", "trainer.kimg=0.064", "trainer.log_every_kimg=0.032",
                "trainer.snapshot_every_kimg=0.032", "trainer.grid_size=16",
                "trainer.progress=false"]
+
+
+def assert_same(a: Any, b: Any, where: str = "state") -> None:
+    """Equal nested payloads (checkpoint states), tensors bit for bit."""
+    assert type(a) is type(b), where
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_cfg_job_prints_the_composed_config(tmp_path):
     assert "name: hinge" in result.stdout and "kimg: 5" in result.stdout
 
 
-def test_train_then_sample_a_grid_and_individual_images(tmp_path):
+def test_train_then_sample_a_scatter_plot_of_points_in_one_process_each(tmp_path):
     assert run("gan-train", *TINY_TOY, "hydra.run.dir=run",
                cwd=tmp_path).returncode == 0
     ckpt = sorted((tmp_path / "run" / "checkpoints").glob("ckpt-*.pt"))[-1]

@@ -99,15 +99,36 @@ def test_real_features_are_cached_and_recomputed_when_the_count_changes(tmp_path
     assert computed == [1] and smaller._real_path != first
 
 
-def test_training_logs_eval_rows_and_keeps_the_best_checkpoint(make_trainer, tmp_path):
+def test_training_logs_eval_rows_with_every_metric_and_its_provenance(make_trainer, tmp_path):
     trainer = make_trainer([*TINY_TOY, "metrics=toy", "metrics.every_kimg=0.064",
                             "metrics.num_fakes=500", "metrics.num_reals=2000",
-                            "trainer.checkpoints_keep=1",
-                            f"metrics.cache_dir={tmp_path / 'cache'}", "metrics.best=kl"])
-    summary = trainer.run()
+                            f"metrics.cache_dir={tmp_path / 'cache'}"])
+    trainer.run()
     evals = [r for r in read_rows(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "eval"]
     assert [r["kimg"] for r in evals] == [0.064, 0.128]
     assert all({"modes", "hq", "kl", "fid", "features", "num_fakes"} <= set(r) for r in evals)
-    best = summary["best"]["kl"]
-    assert best["value"] == min(r["kl"] for r in evals)
-    assert (tmp_path / "run" / "checkpoints" / best["path"].split("/")[-1]).exists()
+
+
+class ScriptedEvaluator:
+    """Stands in for the evaluator with given KL values, so which evaluation is best is known."""
+
+    def __init__(self, kl: list[float]) -> None:
+        self.kl = iter(kl)
+
+    def work(self, num_fakes: int | None = None) -> int:
+        return 1
+
+    def __call__(self, G, num_fakes=None, advance=lambda n: None) -> dict[str, float]:
+        return {"kl": next(self.kl), "num_fakes": 500}
+
+
+def test_the_best_checkpoint_survives_pruning_and_is_named_in_the_summary(make_trainer,
+                                                                          tmp_path):
+    trainer = make_trainer([*TINY_TOY, "trainer.kimg=0.192", "metrics=toy",
+                            "metrics.every_kimg=0.064",
+                            "trainer.checkpoints_keep=1", "metrics.best=kl"])
+    trainer.evaluator = ScriptedEvaluator([0.9, 0.5, 0.7])
+    summary = trainer.run()
+    assert summary["best"]["kl"]["value"] == 0.5 and summary["best"]["kl"]["kimg"] == 0.128
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "ckpt-000000128.pt", "ckpt-000000192.pt"]  # the best, and the newest

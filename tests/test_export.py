@@ -9,10 +9,8 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
-import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 from test_cli import run
@@ -26,7 +24,7 @@ from gan_runner.io.checkpoint import checkpoint_path, read_checkpoint
 from gan_runner.io.run_checkpoint import RunCheckpoint
 from gan_runner.train.loop import Trainer
 
-from conftest import TINY_TOY, needs_fmnist
+from conftest import TINY_TOY, assert_same, needs_fmnist
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # how tests/fixtures/format1-*.pt were made, by gan_runner 0.1.0 (commit 5c9a133), with
@@ -47,23 +45,6 @@ def trained(overrides: list[str], run_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return trained([*TINY_TOY, "model.hidden=16"], tmp_path_factory.mktemp("toy") / "run")
-
-
-def assert_same(a: Any, b: Any, where: str = "state") -> None:
-    """Equal nested payloads, tensors bit for bit."""
-    assert type(a) is type(b), where
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 # ---------------------------------------------------------------- gan-export

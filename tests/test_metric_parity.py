@@ -17,7 +17,11 @@ from gan_runner.metrics.kid import kernel_inception_distance, mmd2_unbiased
 from gan_runner.metrics.prdc import density_coverage, precision_recall
 
 N, DIM = 2000, 512
-RTOL = 1e-4  # the agreement we promise; measured differences are ~1e-13 (float64 on both sides)
+# what is enforced: measured differences on these features are FID 2e-14 (pytorch-fid) and
+# 1e-14 (torch-fidelity), KID 2e-13, IS 6e-16, precision/recall/density/coverage 0 to 2e-16
+# (float64 on both sides); 1e-12 leaves room for another BLAS's summation order, while a
+# formula that differs (a biased MMD, another sqrtm, an off-by-one split) is off by far more
+RTOL = 1e-12
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,7 @@ def test_kid_on_the_full_sets_matches_torch_fidelity(features) -> None:
     real, fake = (f.astype(np.float64) for f in features)
     ours, _ = kernel_inception_distance(real, fake, num_subsets=1, subset_size=N)
     reference, _ = torch_fidelity_kid(real, fake, subsets=1, size=N, seed=0)
-    assert ours == pytest.approx(reference, rel=RTOL)
+    assert ours == pytest.approx(reference, rel=10 * RTOL)  # the kernel sums of 4e6 terms
 
 
 def test_kid_with_the_same_seed_draws_the_same_subsets_as_torch_fidelity(features) -> None:

@@ -27,7 +27,7 @@ from gan_runner.models.latents import (
 from gan_runner.models.stylegan2 import StyleGAN2Config, build_stylegan2
 from gan_runner.models.stylegan2.layers import NoiseInjection
 
-from conftest import TINY_FMNIST, needs_fmnist
+from conftest import TINY_FMNIST, TINY_TOY, needs_fmnist
 
 PSI, CUTOFF = 0.6, 3
 TINY_STYLEGAN = [*(o for o in TINY_FMNIST if not o.startswith("model.")),
@@ -210,6 +210,32 @@ def test_gan_sample_writes_the_mixing_figure_and_the_strip(make_trainer, tmp_pat
                                 f"out={tmp_path / 'strip.png'}")
     assert status == 0, err
     assert Image.open(tmp_path / "strip.png").size == (7 * 33 + 1, 33 + 1)
+
+
+@needs_fmnist
+def test_gan_sample_writes_one_png_per_seed_with_individual(make_trainer, tmp_path, monkeypatch,
+                                                            capsys):
+    ckpt = write_checkpoint(make_trainer, TINY_FMNIST)
+    status, _, err = gan_sample(monkeypatch, capsys, f"ckpt={ckpt}", "seeds=3,7",
+                                f"individual={tmp_path / 'pngs'}", f"out={tmp_path / 'grid.png'}")
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["seed0003.png",
+                                                                     "seed0007.png"]
+    grid = Image.open(tmp_path / "grid.png")
+    for index, name in enumerate(["seed0003.png", "seed0007.png"]):  # the grid's own tiles
+        tile = grid.crop((1 + 33 * index, 1, 33 + 33 * index, 33))
+        assert list(Image.open(tmp_path / "pngs" / name).convert(tile.mode).getdata()) == \
+            list(tile.getdata())
+
+
+def test_individual_pngs_of_a_points_checkpoint_are_refused(make_trainer, tmp_path,
+                                                            monkeypatch, capsys):
+    ckpt = write_checkpoint(make_trainer, TINY_TOY)
+    status, _, err = gan_sample(monkeypatch, capsys, f"ckpt={ckpt}",
+                                f"individual={tmp_path / 'pngs'}", f"out={tmp_path / 'a.png'}")
+    assert status == 2 and err.count("\n") == 1
+    assert "individual= writes one PNG per image, and this checkpoint makes 2-D points" in err
+    assert not (tmp_path / "pngs").exists() and not (tmp_path / "a.png").exists()
 
 
 @needs_fmnist

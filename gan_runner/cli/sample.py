@@ -116,13 +116,16 @@ def require_mapping(trained: TrainedGenerator, what: str) -> None:
 
 
 def write_grid(trained: TrainedGenerator, args: dict[str, Any], out: Path) -> None:
+    if args["individual"] is not None and not trained.spec.is_image:
+        raise UserError("individual= writes one PNG per image, and this checkpoint makes 2-D "
+                        "points", "drop individual=: the grid is a scatter plot of them")
     G = trained.G
     device = next(G.parameters()).device
     z = latents_for_seeds(args["seeds"], G.z_dim).to(device)
     images = images_for_latents(G, z, args["psi"]).cpu()  # fixed noise: a seed is one image
     save_png(samples_picture(images), out)
     print(f"wrote {out} ({len(images)} samples)")
-    if args["individual"] is not None and images.dim() == 4:
+    if args["individual"] is not None:
         for seed, image in zip(args["seeds"], images, strict=True):
             save_png(to_uint8(image).permute(1, 2, 0).numpy(),
                      args["individual"] / f"seed{seed:04d}.png")
