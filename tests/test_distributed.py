@@ -31,7 +31,7 @@ RUN = [*TINY_TOY, "regularizer=r1", "regularizer.r1.every=2", "model.spectral_no
        "metrics=toy", "metrics.names=[toy]", "metrics.num_reals=256", "metrics.num_fakes=256",
        "metrics.every_kimg=0.064"]
 LONGER = "trainer.kimg=0.192"  # two more iterations
-ATOL = 1e-5  # the ranks' sums run in another order than one process's
+ATOL = 1e-6  # measured 6e-8 (spectral-norm vectors): the ranks sum in another order
 
 
 def tensors(state: dict) -> dict[str, torch.Tensor]:
