@@ -211,7 +211,7 @@ class TrainerConfig:
     ema_kimg: float = 10.0  # half-life of the G-EMA weights, in kimg
     ema_rampup: float | None = 0.05  # half-life <= kimg_done * rampup early on; null = off
     log_every_kimg: float = 1.0
-    snapshot_every_kimg: float = 10.0
+    snapshot_every_kimg: float = 20.0
     checkpoints_keep: int = 3
     seed: int = 0
     device: str = "auto"
