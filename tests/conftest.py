@@ -22,13 +22,11 @@ needs_fmnist = pytest.mark.skipif(not HAS_FMNIST, reason="Debian's dataset-fashi
                                   "not installed (make setup installs it)")
 
 # small enough for a CPU test: a few steps of a narrow model
-TINY_TOY = ["experiment=toy_ring8", "metrics=none", "trainer.batch_size=32",
-            "trainer.kimg=0.128", "trainer.log_every_kimg=0.064",
-            "trainer.snapshot_every_kimg=0.064", "model.hidden=32", "trainer.progress=false"]
-TINY_FMNIST = ["metrics=none", "dataset.max_images=256", "model.channels=8",
-               "trainer.batch_size=16", "trainer.kimg=0.064", "trainer.log_every_kimg=0.032",
-               "trainer.snapshot_every_kimg=0.032", "trainer.grid_size=16",
-               "trainer.progress=false"]
+# (debug=fast: 4 steps of batch 16, a row and a checkpoint every 2, no metrics, no progress)
+TINY_TOY = ["experiment=toy_ring8", "debug=fast", "trainer.batch_size=32", "trainer.kimg=0.128",
+            "trainer.log_every_kimg=0.064", "trainer.snapshot_every_kimg=0.064",
+            "model.hidden=32"]
+TINY_FMNIST = ["debug=fast", "dataset.max_images=256", "model.channels=8"]
 
 
 def assert_same(a: Any, b: Any, where: str = "state") -> None:

@@ -25,9 +25,7 @@ from gan_runner.config.compose import as_dict, compose_config, validated
 from gan_runner.io.checkpoint import checkpoint_path, load_checkpoint
 from gan_runner.train.loop import Trainer
 
-TRAIN = ["model.channels=8", "metrics=none", "trainer.batch_size=16",
-         "trainer.log_every_kimg=0.032", "trainer.snapshot_every_kimg=0.032",
-         "trainer.grid_size=16", "trainer.progress=false"]
+TRAIN = ["debug=fast", "model.channels=8"]
 GOOD_KIMG, MORE_KIMG = "trainer.kimg=0.064", "trainer.kimg=0.128"  # 4 steps, then 4 more
 LAST = checkpoint_path(Path("checkpoints"), 64)  # the good run's newest, relative to its folder
 

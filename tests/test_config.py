@@ -62,3 +62,11 @@ def test_names_the_docs_rely_on_exist():
 def test_out_of_range_values_are_user_errors(override, fragment):
     with pytest.raises(UserError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         validated(compose_config([override]))
+
+
+def test_debug_fast_shortens_any_experiment_to_seconds_without_evaluation():
+    for base in ([], ["experiment=toy_grid25"], ["experiment=stylegan2"]):
+        cfg = validated(compose_config([*base, "debug=fast"]))
+        assert (cfg.trainer.kimg, cfg.trainer.batch_size, cfg.metrics.names) == (0.064, 16, [])
+        assert not cfg.trainer.progress
+    assert validated(compose_config(["debug=fast", "trainer.kimg=1"])).trainer.kimg == 1

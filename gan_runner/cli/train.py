@@ -29,7 +29,7 @@ from gan_runner.train.distributed import process_group
 from gan_runner.train.signals import REQUEUE
 
 GROUPS = ("dataset", "model", "loss", "regularizer", "augment", "optimizer", "trainer",
-          "metrics", "experiment")
+          "metrics", "experiment", "debug")
 
 
 def apply_thread_limit() -> None:
