@@ -1,6 +1,6 @@
 """Limited data: Fashion-MNIST cut to 1,000 training images, trained with augment=none, fixed, ada.
 
-    python scripts/ada_experiment.py                        # the README's experiment
+    python scripts/ada_experiment.py                        # docs/ada_limited_data.md
     python scripts/ada_experiment.py trainer.kimg=4 --out outputs/ada_timing   # sec/kimg first
 
 The three jobs share model, loss, seed, data subset and kimg budget; only the augmentation
@@ -36,9 +36,8 @@ from PIL import Image
 from gan_runner.io.plots import captioned, line_chart, panels, save_panels
 from gan_runner.io.runlog import read_rows
 
-# A D that can overfit 1,000 images within a CPU budget: with D's learning rate 4x G's, r_v of
-# the unaugmented run climbs past 0.3 by 70 kimg while FID flattens (README, "Limited data").
-# About 12-13 CPU minutes per run on one thread.
+# A D that can overfit 1,000 images within a CPU budget (D's learning rate 4x G's); the numbers
+# behind these settings are in docs/ada_limited_data.md.
 BASE: dict[str, Any] = {
     "dataset.max_images": 1000,
     "dataset.heldout": 1000,
@@ -55,8 +54,7 @@ BASE: dict[str, Any] = {
     "metrics.num_fakes": 5000,
 }
 FIXED_P = 0.3
-# The paper's ada_kimg=500 lets p move 0 -> 1 in 500 kimg, written for runs of 25,000 kimg; in a
-# 100 kimg run it could not exceed 0.2 by the end, so the experiment scales it to the run.
+# The paper's ada_kimg=500 is written for runs of 25,000 kimg: scaled to this run's length.
 ADA_KIMG = 20.0
 MODES = ("none", "fixed", "ada")
 TAIL_KIMG = 10.0  # r_t and r_v are noisy: the end of a run is the median of its last 10 kimg

@@ -1,6 +1,6 @@
 """A tiny StyleGAN2 against DCGAN on Fashion-MNIST at an equal wall-clock budget on a CPU.
 
-    nice -n 10 python scripts/compare_models.py           # the README's comparison
+    nice -n 10 python scripts/compare_models.py           # docs/stylegan2_vs_dcgan.md
     nice -n 10 python scripts/compare_models.py trainer.kimg=3 metrics.every_kimg=1.5 \\
         --out outputs/compare/timing                      # sec/kimg of both, for the budget
 
@@ -58,9 +58,8 @@ STYLEGAN2: dict[str, Any] = {
     "optimizer.g_betas": "[0,0.99]",
     "optimizer.d_betas": "[0,0.99]",
 }
-# ~13 minutes each when both run side by side on the shared 2-core development CPU: the timing
-# run (3 kimg each, concurrently) trained DCGAN at ~37 s/kimg and StyleGAN2 at ~56 s/kimg, with
-# ~40 s of start-up. 300 and 200 steps of 64 images; the README's runs took 14.3 and 14.5 min.
+# Budgets that take the same wall clock side by side, from the timing run (the docstring's second
+# command; its numbers are in docs/stylegan2_vs_dcgan.md).
 BUDGET_KIMG = {"dcgan": 19.2, "stylegan2": 12.8}
 MODELS: dict[str, dict[str, Any]] = {"dcgan": {"model": "dcgan"}, "stylegan2": STYLEGAN2}
 

@@ -12,11 +12,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 from PIL import Image
 from rich.table import Table
 
 from gan_runner.errors import UserError
+from gan_runner.io.plots import colour
 from gan_runner.io.terminal import console_for
+from gan_runner.report.charts import metric_charts, train_charts
 from gan_runner.report.make import make_report
 from gan_runner.report.runs import load_runs
 from gan_runner.report.table import build_table
@@ -176,6 +179,22 @@ def test_the_charts_and_the_sample_sheet_are_written(sweep):
     sheet = np.asarray(Image.open(sweep / "out" / "samples.png").convert("RGB"))
     for rgb in ((255, 0, 0), (0, 255, 0), (0, 0, 255)):  # each run's last grid, not its first
         assert (sheet == rgb).all(axis=-1).sum() > 30 * 30
+
+
+def test_fid_is_on_a_log_axis_and_a_run_keeps_its_colour_in_every_chart(sweep):
+    fake_run(sweep / "11", {"loss": "lsgan"}, evals=[{"fid": 10.0}])  # logged no modes
+    runs = load_runs(sweep)
+    labels = [run.name for run in runs]
+    figures = [*metric_charts(runs, labels, ["fid", "modes"]),
+               *train_charts(runs, labels, ["loss/D", "loss/G"])]
+    axes = [figure.axes[0] for figure in figures]
+    assert [a.get_title() for a in axes] == ["FID", "modes", "loss/D", "loss/G"]
+    assert [a.get_yscale() for a in axes] == ["log", "linear", "linear", "linear"]
+    for figure in figures:
+        (legend,) = figure.legends
+        assert [text.get_text() for text in legend.get_texts()] == ["0", "2", "10", "11"]
+        assert [to_rgb(line.get_color()) for line in figure.axes[0].get_lines()] == [
+            colour(i) for i in range(4)]
 
 
 def test_augmentation_curves_are_drawn_when_logged(tmp_path):

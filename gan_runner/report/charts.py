@@ -1,7 +1,9 @@
 """The report's pictures: metrics, losses and augmentation strength against kimg, one line per
 run, and the last sample grid of every run side by side.
 
-Every chart lists the runs in the same order, so a run has the same colour in all of them.
+Every chart lists the runs in the same order, so a run has the same colour in all of them. The
+charts are built as matplotlib figures and rendered only when written, so what they show can be
+checked on the figures.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from matplotlib.figure import Figure
 from PIL import Image
 
-from gan_runner.io.plots import Series, captioned, line_chart, panels, save_panels
+from gan_runner.io.plots import Series, captioned, line_figure, panels, rendered, save_panels
 from gan_runner.report.runs import EVALUATIONS, Run
 from gan_runner.report.table import metric_label
 
@@ -42,17 +45,17 @@ def train_keys(runs: Sequence[Run], wanted: Sequence[str] = (), prefix: str = ""
 
 
 def metric_charts(runs: Sequence[Run], labels: Sequence[str],
-                  metrics: Sequence[str]) -> list[Image.Image]:
-    return [line_chart(curves(runs, labels, EVALUATIONS, m), metric_label(m), "kimg",
-                       metric_label(m), log_y=m in LOG_METRICS, size=chart_size(len(runs)))
+                  metrics: Sequence[str]) -> list[Figure]:
+    return [line_figure(curves(runs, labels, EVALUATIONS, m), metric_label(m), "kimg",
+                        metric_label(m), log_y=m in LOG_METRICS, size=chart_size(len(runs)))
             for m in metrics]
 
 
 def train_charts(runs: Sequence[Run], labels: Sequence[str],
-                 keys: Sequence[str]) -> list[Image.Image]:
+                 keys: Sequence[str]) -> list[Figure]:
     names = [NAMES.get(key, (key, key.split("/")[0])) for key in keys]
-    return [line_chart(curves(runs, labels, ("train",), key), title, "kimg", ylabel,
-                       size=chart_size(len(runs)))
+    return [line_figure(curves(runs, labels, ("train",), key), title, "kimg", ylabel,
+                        size=chart_size(len(runs)))
             for key, (title, ylabel) in zip(keys, names, strict=True)]
 
 
@@ -70,8 +73,8 @@ def draw_charts(runs: Sequence[Run], labels: Sequence[str], metrics: Sequence[st
         "losses.png": train_charts(runs, labels, train_keys(runs, prefix="loss/")),
         "augment.png": train_charts(runs, labels, train_keys(runs, wanted=tuple(NAMES))),
     }
-    written = [save_panels(pictures, out / name, CHART_COLUMNS)
-               for name, pictures in charts.items() if pictures]
+    written = [save_panels([rendered(f) for f in figures], out / name, CHART_COLUMNS)
+               for name, figures in charts.items() if figures]
     sheet = sample_sheet(runs, labels)
     if sheet is not None:
         sheet.save(out / "samples.png")
