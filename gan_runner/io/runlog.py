@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gan_runner.paths import atomic_write
+
 log = logging.getLogger(__name__)
 
 
@@ -84,9 +86,7 @@ def _drop_rows_after(path: Path, kimg: float) -> None:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     keep = [line for line in lines if line.strip() and _row_kimg(line) <= kimg + 1e-9]
     if len(keep) < len(lines):
-        partial = path.with_suffix(".jsonl.tmp")
-        partial.write_text("".join(keep), encoding="utf-8")
-        partial.replace(path)
+        atomic_write(path, "".join(keep).encode("utf-8"))
 
 
 def _row_kimg(line: str) -> float:

@@ -6,6 +6,7 @@ saved, and reused for every evaluation of a run.
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from gan_runner.errors import UserError
+from gan_runner.paths import atomic_write
 
 # Rows converted to float64 at a time: bounds the extra memory of from_features to a few
 # hundred MB even for 50k x 2048 float32 features.
@@ -92,11 +94,9 @@ class FeatureStats:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write an .npz at exactly ``path``; the rename makes a crash leave no half-written
         cache that a later run would trust."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as f:
-            np.savez(f, mu=self.mu, sigma=self.sigma, count=np.int64(self.count))
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.savez(buffer, mu=self.mu, sigma=self.sigma, count=np.int64(self.count))
+        atomic_write(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeatureStats:

@@ -9,8 +9,8 @@ says how it was made.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import torch
 
 from gan_runner.data.datasets import RealData
 from gan_runner.metrics.features.base import FeatureExtractor
-from gan_runner.paths import cache_base
+from gan_runner.paths import atomic_write, cache_base
 
 CACHE_VERSION = 1
 
@@ -66,15 +66,13 @@ def real_features(data: RealData, count: int | None, extractor: FeatureExtractor
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_root(cache_dir) / f"{extractor.name}-{count}-{digest}.npz"
     if path.exists():
-        with np.load(path) as cached:
+        with np.load(path, allow_pickle=False) as cached:
             advance(count)
             return dict(cached), path
     batches = (extractor_input(data, order[i:i + batch_size]) for i in range(0, count, batch_size))
     features = extract(extractor, batches, count, device, advance)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **features)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **features)
+    atomic_write(path, buffer.getvalue())
     path.with_suffix(".json").write_text(json.dumps(key, indent=2))
     return features, path
