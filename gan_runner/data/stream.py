@@ -37,9 +37,6 @@ class BatchStream:
                 self._order = self._permutation(self.epoch)
         return torch.cat(chunks)
 
-    def next(self) -> Tensor:
-        return self.data.batch(self.next_indices())
-
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}
 

@@ -22,7 +22,7 @@ from gan_runner.errors import UserError
 from gan_runner.objectives.base import AdversarialLoss, DBatch, GBatch, Regularizer
 from gan_runner.objectives.tricks import instance_noise
 
-SEEDS = ("real", "z")
+GRAPH_INPUTS = ("real", "z")  # what the loop puts in a phase's environment before its tasks
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Phase:
     terms: dict[str, float]  # task output -> weight in the phase loss (lazy gain included)
 
     def __post_init__(self) -> None:
-        known = set(SEEDS)
+        known = set(GRAPH_INPUTS)
         for task in self.tasks:
             missing = set(task.inputs) - known
             if missing:
