@@ -43,6 +43,11 @@ class Registry(Generic[T]):
 
         return add
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name``: a test that registers a throwaway component leaves the table as it
+        found it."""
+        del self._entries[name]
+
     def get(self, name: str) -> T:
         return self.entry(name).value
 

@@ -26,6 +26,7 @@ from gan_runner.config.store import register_configs
 from gan_runner.data.images import IMAGE_SUFFIXES, image_folder_set
 from gan_runner.errors import UserError
 from gan_runner.io.generator_file import load_generator
+from gan_runner.metrics.base import registered
 from gan_runner.metrics.evaluate import Evaluator
 from gan_runner.train.build import select_device
 
@@ -36,7 +37,7 @@ SPEC = {
     "real": Arg(Path, None, "a folder of real images (with fake=)"),
     "fake": Arg(Path, None, "a folder of generated images (with real=)"),
     "metrics": Arg(lambda s: [m for m in s.split(",") if m], "fid,kid",
-                   "comma-separated: fid kid is pr dc toy"),
+                   "comma-separated: " + " ".join(metric.name for metric in registered())),
     "num_fakes": Arg(int, "10000", "generated samples (ckpt mode)"),
     "num_reals": Arg(int, None, "real samples (default: the whole split or folder)"),
     "psi": Arg(float, "1.0", "truncation psi (ckpt mode, models with a mapping network)"),

@@ -253,9 +253,6 @@ class TrainerConfig:
 
 
 # ---------------------------------------------------------------- metrics
-METRICS = ("fid", "kid", "is", "pr", "dc", "toy")
-
-
 @dataclass
 class MetricsConfig:
     """Evaluation of the EMA generator: during training every ``every_kimg``, and by gan-eval.
@@ -265,7 +262,7 @@ class MetricsConfig:
     ``real_split`` of the training dataset (no subset, no flips) and are cached on disk.
     """
 
-    names: list[str] = field(default_factory=list)  # of: fid kid is pr dc toy
+    names: list[str] = field(default_factory=list)  # registered metrics, as gan-eval --help lists
     every_kimg: float = 0.0  # 0 disables periodic evaluation
     features: str = "auto"  # auto | inception | fmnist | toy
     num_fakes: int = 10_000
@@ -288,9 +285,14 @@ class MetricsConfig:
     dc_k: int = 5
 
     def __post_init__(self) -> None:
+        # Looked up here rather than imported at the top: the metrics package imports this
+        # module (the evaluator takes a MetricsConfig), and configs are only checked at run
+        # time, when the package and so the registry are complete.
+        from gan_runner.metrics.base import METRICS, rankable_keys, registered
+
         for name in self.names:
             require(name in METRICS, "metrics.names", list(self.names),
-                    "names from " + ", ".join(METRICS))
+                    "names from " + ", ".join(metric.name for metric in registered()))
         require(self.every_kimg >= 0, "metrics.every_kimg", self.every_kimg,
                 "a non-negative interval in kimg (0 = off)")
         require_choice("metrics.features", self.features, ("auto", "inception", "fmnist", "toy"))
@@ -303,10 +305,9 @@ class MetricsConfig:
         for key in ("final_num_fakes", "num_reals"):
             value = getattr(self, key)
             require(value is None or value > 1, f"metrics.{key}", value, "a count > 1 or null")
-        valid_best = ("fid", "kid", "is", "precision", "recall", "density", "coverage", "modes",
-                      "hq", "kl")
-        require(self.best in ("", *valid_best), "metrics.best", self.best,
-                "empty or one of " + ", ".join(valid_best))
+        rankable = rankable_keys()
+        require(self.best in ("", *rankable), "metrics.best", self.best,
+                "empty or one of " + ", ".join(rankable))
 
 
 # ---------------------------------------------------------------- the whole run

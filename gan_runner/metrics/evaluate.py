@@ -11,26 +11,27 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from gan_runner.config.schema import MetricsConfig
 from gan_runner.data.datasets import DATASETS, RealData, to_uint8
 from gan_runner.errors import UserError
+from gan_runner.metrics.base import Metric, MetricContext, Need, Outputs, registered
 from gan_runner.metrics.features import build_extractor
 from gan_runner.metrics.features.base import FeatureExtractor
-from gan_runner.metrics.frechet import FeatureStats, frechet_distance
-from gan_runner.metrics.inception_score import inception_score
-from gan_runner.metrics.kid import kernel_inception_distance
-from gan_runner.metrics.prdc import density_coverage, precision_recall
 from gan_runner.metrics.stats import extract, extractor_input, real_features
-from gan_runner.metrics.toy_modes import toy_mode_metrics
 from gan_runner.models.base import generate
 
 Advance = Callable[[int], None]
 # the datasets the shipped Fashion-MNIST classifier was trained for
 FMNIST_LIKE = ("fashion_mnist",)
+# a metric's need that this evaluation cannot meet: what is missing, and what to do instead
+UNMET: dict[Need, tuple[str, str]] = {
+    "logits": ("metrics.features={features} has no classifier",
+               "use features=inception or fmnist, or drop '{metric}'"),
+    "centres": ("the dataset is not a toy_* mixture", "drop '{metric}' from metrics.names"),
+}
 
 
 def choose_features(name: str, data: RealData, dataset_name: str) -> str:
@@ -52,6 +53,22 @@ def metrics_dataset(dataset_cfg: Any, split: str, loaded: RealData | None = None
     return DATASETS.get(real_cfg.name)(real_cfg)
 
 
+def check_needs(metrics: list[Metric], extractor: FeatureExtractor, real: RealData,
+                features: str) -> None:
+    """Refuse, before any sample is drawn, a metric that reads what this evaluation lacks."""
+    offered: set[Need] = {"features"}
+    if extractor.num_classes:
+        offered.add("logits")
+    if hasattr(real, "centers"):
+        offered.add("centres")
+    for metric in metrics:
+        unmet = sorted(metric.needs - offered)
+        if unmet:
+            problem, hint = UNMET[unmet[0]]
+            raise UserError(f"metrics.names has '{metric.name}' but "
+                            + problem.format(features=features), hint.format(metric=metric.name))
+
+
 class Evaluator:
     """Computes ``cfg.names`` for a generator or a set of samples against ``real``; real
     features are computed once and cached on disk."""
@@ -63,17 +80,14 @@ class Evaluator:
         self.extractor: FeatureExtractor = build_extractor(
             features, inception_weights=cfg.inception_weights, resize=cfg.resize,
             cache_dir=cfg.cache_dir).to(device).eval()
-        if "is" in cfg.names and not self.extractor.num_classes:
-            raise UserError(f"metrics.names has 'is' but metrics.features={features} has no "
-                            "classifier", "use features=inception or fmnist, or drop 'is'")
-        if "toy" in cfg.names and not hasattr(self.real, "centers"):
-            raise UserError("metrics.names has 'toy' but the dataset is not a toy_* mixture",
-                            "drop 'toy' from metrics.names")
-        self._real: dict[str, np.ndarray] | None = None
-        self._real_stats: FeatureStats | None = None
+        # in table order whatever the order of cfg.names, so rows always list keys alike
+        self.metrics = [metric for metric in registered() if metric.name in cfg.names]
+        check_needs(self.metrics, self.extractor, real, features)
+        self.context = MetricContext(cfg, real)
+        self._real: Outputs | None = None
         self._real_path = ""
 
-    def _real_features(self, advance: Advance) -> dict[str, np.ndarray]:
+    def _real_features(self, advance: Advance) -> Outputs:
         if self._real is None:
             self._real, path = real_features(self.real, self.cfg.num_reals, self.extractor,
                                              self.cfg.cache_dir, self.cfg.batch_size,
@@ -127,27 +141,15 @@ class Evaluator:
         return {**self.compute(real, fake), **self.provenance(len(fakes), 1.0),
                 "fake_data": fakes.description}
 
-    def compute(self, real: dict[str, np.ndarray], fake: dict[str, np.ndarray]
-                ) -> dict[str, float]:
+    def compute(self, real: Outputs, fake: Outputs) -> dict[str, float]:
         """The configured metrics from real and fake extractor outputs."""
-        cfg, results = self.cfg, {}
-        r, f = real["features"], fake["features"]
-        if "fid" in cfg.names:
-            if self._real_stats is None:
-                self._real_stats = FeatureStats.from_features(r)
-            results["fid"] = frechet_distance(self._real_stats, FeatureStats.from_features(f))
-        if "kid" in cfg.names:
-            results["kid"], results["kid_std"] = kernel_inception_distance(
-                r, f, cfg.kid_subsets, cfg.kid_subset_size)
-        if "is" in cfg.names:
-            results["is"], results["is_std"] = inception_score(fake["logits"], cfg.is_splits)
-        if "pr" in cfg.names:
-            results["precision"], results["recall"] = precision_recall(r, f, cfg.pr_k)
-        if "dc" in cfg.names:
-            results["density"], results["coverage"] = density_coverage(r, f, cfg.dc_k)
-        if "toy" in cfg.names:
-            toy = toy_mode_metrics(torch.from_numpy(f), self.real.centers, self.real.std)
-            results.update({k: float(v) for k, v in toy.items()})
+        results: dict[str, float] = {}
+        for metric in self.metrics:
+            values = metric.compute(real, fake, self.context)
+            if set(values) != set(metric.keys):  # what ranking and reports rely on
+                raise RuntimeError(f"metric {metric.name!r} returned {sorted(values)}, "
+                                   f"not its declared keys {sorted(metric.keys)}")
+            results.update(values)
         return results
 
     def work(self, num_fakes: int | None = None) -> int:

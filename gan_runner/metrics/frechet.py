@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gan_runner.errors import UserError
+from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
 from gan_runner.paths import atomic_write
 
 # Rows converted to float64 at a time: bounds the extra memory of from_features to a few
@@ -143,3 +144,9 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     trace_sqrt = np.sqrt(np.clip(product_eigenvalues, 0.0, None)).sum()
     diff = a.mu - b.mu
     return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * trace_sqrt)
+
+
+@register_metric("fid", Result("fid", lower_is_better=True, label="FID", log_scale=True), order=0)
+def fid_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    real_stats = context.from_real("fid", lambda: FeatureStats.from_features(real["features"]))
+    return {"fid": frechet_distance(real_stats, FeatureStats.from_features(fake["features"]))}

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from gan_runner.errors import UserError
+from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
 
 
 def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10) -> tuple[float, float]:
@@ -34,3 +35,10 @@ def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10) -> tupl
         kl = (part.exp() * (part - log_marginal)).sum(dim=1).mean()
         scores.append(math.exp(kl.item()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+@register_metric("is", Result("is", lower_is_better=False, label="IS"),
+                 Result("is_std", lower_is_better=None), needs=("logits",), order=2)
+def is_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    mean, std = inception_score(fake["logits"], context.cfg.is_splits)
+    return {"is": mean, "is_std": std}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gan_runner.errors import UserError
+from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
 from gan_runner.metrics.frechet import check_feature_pair
 
 
@@ -66,3 +67,12 @@ def kernel_inception_distance(
         y = fake[rng.choice(fake.shape[0], size, replace=False)]
         mmds[i] = mmd2_unbiased(x, y)
     return float(mmds.mean()), float(mmds.std())
+
+
+@register_metric("kid", Result("kid", lower_is_better=True, label="KID"),
+                 Result("kid_std", lower_is_better=None), order=1)
+def kid_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    cfg = context.cfg
+    mean, std = kernel_inception_distance(real["features"], fake["features"], cfg.kid_subsets,
+                                          cfg.kid_subset_size)
+    return {"kid": mean, "kid_std": std}

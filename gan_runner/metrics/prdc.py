@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gan_runner.errors import UserError
+from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
 from gan_runner.metrics.frechet import check_feature_pair
 
 # Distance-matrix entries per block (64 MB in float64).
@@ -88,3 +89,17 @@ def density_coverage(
     density = containing_balls.mean().item() / k
     coverage = (nearest_fake < real_radii).double().mean().item()
     return density, coverage
+
+
+@register_metric("pr", Result("precision", lower_is_better=False),
+                 Result("recall", lower_is_better=False), order=3)
+def pr_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    precision, recall = precision_recall(real["features"], fake["features"], context.cfg.pr_k)
+    return {"precision": precision, "recall": recall}
+
+
+@register_metric("dc", Result("density", lower_is_better=False),
+                 Result("coverage", lower_is_better=False), order=4)
+def dc_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    density, coverage = density_coverage(real["features"], fake["features"], context.cfg.dc_k)
+    return {"density": density, "coverage": coverage}

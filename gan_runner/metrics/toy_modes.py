@@ -15,6 +15,8 @@ import math
 import torch
 from torch import Tensor
 
+from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
+
 HQ_RADIUS_STDS = 3.0  # "within three standard deviations" (VEEGAN, PacGAN)
 
 
@@ -46,3 +48,13 @@ def toy_mode_metrics(
         "hq": float(total / len(samples)),
         "kl": kl,
     }
+
+
+@register_metric("toy", Result("modes", lower_is_better=False),
+                 Result("hq", lower_is_better=False, label="HQ"),
+                 Result("kl", lower_is_better=True, label="KL"),
+                 needs=("features", "centres"), order=5)
+def toy_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    """On the fake points themselves (the toy extractor's features are the points)."""
+    data = context.data
+    return toy_mode_metrics(torch.from_numpy(fake["features"]), data.centers, data.std)

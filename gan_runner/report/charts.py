@@ -15,13 +15,13 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from gan_runner.io.plots import Series, captioned, line_figure, panels, rendered, save_panels
+from gan_runner.metrics.base import result
 from gan_runner.report.runs import EVALUATIONS, Run
 from gan_runner.report.table import metric_label
 
 CHART_COLUMNS = 2
 GRID_COLUMNS = 4
 GRID_SIDE = 320  # a toy scatter plot is 512 px; image grids of small models are smaller
-LOG_METRICS = frozenset({"fid"})  # FID falls over orders of magnitude early in training
 # title and y label of the training curves that deserve more than their key
 NAMES = {"augment/p": ("ADA augmentation probability p", "p"),
          "augment/rt": ("ADA overfitting heuristic r_t", "r_t")}
@@ -47,7 +47,7 @@ def train_keys(runs: Sequence[Run], wanted: Sequence[str] = (), prefix: str = ""
 def metric_charts(runs: Sequence[Run], labels: Sequence[str],
                   metrics: Sequence[str]) -> list[Figure]:
     return [line_figure(curves(runs, labels, EVALUATIONS, m), metric_label(m), "kimg",
-                        metric_label(m), log_y=m in LOG_METRICS, size=chart_size(len(runs)))
+                        metric_label(m), log_y=result(m).log_scale, size=chart_size(len(runs)))
             for m in metrics]
 
 

@@ -8,18 +8,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gan_runner.metrics.ranking import METRIC_KEYS, better
+from gan_runner.metrics.base import rankable_keys, result
+from gan_runner.metrics.ranking import better
 from gan_runner.report.runs import Run
 
 Cell = str | float | None
-LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "hq": "HQ", "kl": "KL"}
-# the spread columns (kid_std, is_std) would double the width for little use
-METRICS = tuple(key for key in METRIC_KEYS if not key.endswith("_std"))
 WALL = "wall"
 
 
 def metric_label(metric: str) -> str:
-    return LABELS.get(metric, metric)
+    return result(metric).title
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,9 @@ def swept_options(runs: Sequence[Run]) -> list[str]:
 
 
 def present_metrics(runs: Sequence[Run]) -> list[str]:
-    return [m for m in METRICS if any(m in row for run in runs for row in run.evaluations)]
+    """The rankable keys some evaluation holds; spreads (kid_std, is_std) would double the
+    width for little use."""
+    return [m for m in rankable_keys() if any(m in row for run in runs for row in run.evaluations)]
 
 
 def best_and_final(run: Run, metric: str) -> tuple[float | None, float | None]:

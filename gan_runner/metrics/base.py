@@ -1,0 +1,130 @@
+"""What a metric is to the rest of the runner, and the registry every metric module fills.
+
+A metric declares the numbers it adds to a result row, which way each of them is better, what
+it reads and how it computes them. The config check (``metrics.names``, ``metrics.best``), the
+evaluator, best-checkpoint tracking, ``gan-eval`` and ``gan-report`` all read these declarations,
+so a new metric is one ``@register_metric`` next to its formula and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+
+from gan_runner.registry import Registry
+
+if TYPE_CHECKING:
+    from gan_runner.config.schema import MetricsConfig
+    from gan_runner.data.datasets import RealData
+
+T = TypeVar("T")
+# extractor outputs of one side: "features" (N, dims), and "logits" (N, classes) when the
+# extractor has a classifier
+Outputs = dict[str, np.ndarray]
+# what a metric reads besides the features: the classifier's logits, the toy mixture's centres
+Need = Literal["features", "logits", "centres"]
+# where a metric without a stated order goes in tables and log lines: after the built-in ones
+LAST = 100
+
+
+@dataclass(frozen=True)
+class Result:
+    """One number a metric adds to a result row."""
+
+    key: str
+    # None for a spread (kid_std, is_std): logged with its mean, never ranked or tabulated
+    lower_is_better: bool | None
+    label: str = ""  # its title in reports; the key itself when empty
+    log_scale: bool = False  # charted on a log axis (FID falls over orders of magnitude)
+
+    @property
+    def rankable(self) -> bool:
+        return self.lower_is_better is not None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key
+
+
+@dataclass(frozen=True)
+class MetricContext:
+    """What a metric may read besides the real and fake extractor outputs: the options of the
+    metrics config and the real dataset (the toy mixture's centres and std)."""
+
+    cfg: MetricsConfig
+    data: RealData
+    _from_real: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def from_real(self, key: str, make: Callable[[], T]) -> T:
+        """``make()`` once per evaluator: its real side never changes between evaluations, so
+        what a metric derives from it alone (FID's real statistics) is computed only once."""
+        if key not in self._from_real:
+            self._from_real[key] = make()
+        return self._from_real[key]
+
+
+# compute(real, fake, context) -> {result key: value} for exactly the metric's result keys
+Compute = Callable[[Outputs, Outputs, MetricContext], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: ``metrics.names`` selects it by ``name``."""
+
+    name: str
+    results: tuple[Result, ...]
+    needs: frozenset[Need]
+    compute: Compute
+    order: int  # its place in tables and log lines (then by name): FID first, as papers do
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(r.key for r in self.results)
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def registered() -> list[Metric]:
+    """Every metric, in the order tables and log lines show them."""
+    return sorted((entry.value for entry in METRICS.entries()), key=lambda m: (m.order, m.name))
+
+
+def results() -> list[Result]:
+    """Every result key any metric produces, in table order."""
+    return [r for metric in registered() for r in metric.results]
+
+
+def rankable_keys() -> list[str]:
+    """The keys that have a better direction: ``metrics.best`` choices and report columns."""
+    return [r.key for r in results() if r.rankable]
+
+
+def result(key: str) -> Result:
+    for r in results():
+        if r.key == key:
+            return r
+    raise KeyError(f"no registered metric produces {key!r}")
+
+
+def register_metric(name: str, *declared: Result, needs: Iterable[Need] = ("features",),
+                    order: int = LAST) -> Callable[[Compute], Compute]:
+    """Decorator: register the decorated function as the compute of metric ``name``.
+
+    A result key that another metric already produces is a bug (rows could not tell the two
+    apart), like a name registered twice.
+    """
+
+    def add(compute: Compute) -> Compute:
+        others = (r.key for metric in registered() if metric.name != name for r in metric.results)
+        taken = set(others) & {r.key for r in declared}
+        if taken:
+            raise ValueError(f"metric {name!r} declares result keys already produced: "
+                             f"{', '.join(sorted(taken))}")
+        METRICS.register(name)(Metric(name, declared, frozenset(needs), compute, order))
+        return compute
+
+    return add
