@@ -7,9 +7,11 @@ validates its options; ``gan_runner.config.store`` registers those schemas with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from gan_runner.errors import UserError
 
@@ -26,11 +28,25 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """A table of named components of one kind, filled by decorators at import time."""
+    """A table of named components of one kind, filled by decorators at import time.
 
-    def __init__(self, kind: str) -> None:
+    ``group`` is the config group whose options pick an entry by name (``model=dcgan``); the
+    entries' schemas are what ``gan_runner.config.store`` gives Hydra for that group.
+    """
+
+    _with_groups: ClassVar[dict[str, Registry[Any]]] = {}
+
+    def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
+        if group is not None:
+            Registry._with_groups[group] = self
+
+    @classmethod
+    def config_groups(cls) -> dict[str, Registry[Any]]:
+        """Config group -> the registry of its options, for every registry created so far
+        (importing ``gan_runner`` creates and fills them all)."""
+        return dict(cls._with_groups)
 
     def register(self, name: str, schema: type | None = None) -> Callable[[T], T]:
         """Decorator: file ``value`` under ``name``; a second entry of the same name is a bug."""
@@ -68,3 +84,10 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: Any) -> bool:
         return name in self._entries
+
+
+def import_submodules(package: str, path: Iterable[str]) -> None:
+    """Import every module under a package (subpackages included), so that what they register
+    is in the tables whatever the modules are called: a new component needs no list."""
+    for module in pkgutil.walk_packages(path, prefix=f"{package}."):
+        importlib.import_module(module.name)

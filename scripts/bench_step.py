@@ -40,7 +40,6 @@ from rich.table import Table
 from gan_runner.config.compose import as_dict, compose_config, validated
 from gan_runner.io.terminal import console_for
 from gan_runner.io.timeline import timeline_table
-from gan_runner.plugins import load_plugins
 from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.loop import Trainer
 
@@ -166,7 +165,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.steps, args.rounds = 2, 2
-    load_plugins()
     device_name = (torch.cuda.get_device_name() if args.device == "cuda"
                    else f"CPU, {torch.get_num_threads()} threads")
     skipped: list[str] = []

@@ -34,7 +34,6 @@ from PIL import Image
 from gan_runner.config.compose import compose_config, validated
 from gan_runner.io.plots import captioned, panels
 from gan_runner.models.base import DataSpec
-from gan_runner.plugins import load_plugins
 from gan_runner.report.runs import Run, load_run
 from gan_runner.train.build import build_models
 
@@ -204,7 +203,6 @@ def main() -> None:
                         help="gan-train overrides for both runs, e.g. trainer.kimg=2")
     parser.add_argument("--out", type=Path, default=Path("outputs/compare"))
     args = parser.parse_args()
-    load_plugins()
     malformed = [override for override in args.overrides if "=" not in override]
     if malformed:
         parser.error(f"{malformed[0]!r} is not an override: write KEY=VALUE, e.g. trainer.kimg=3")

@@ -19,7 +19,6 @@ import torch
 from gan_runner.data.toy import mode_centers
 from gan_runner.errors import UserError
 from gan_runner.io.run_checkpoint import RunCheckpoint
-from gan_runner.plugins import load_plugins
 
 DIRECTIONS = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
 AWAY_STDS = 6.0  # twice the 3 std within which a sample counts as on the mode
@@ -53,7 +52,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     args = parser.parse_args()
-    load_plugins()
     for path in args.checkpoints:
         try:
             print(probe(path))

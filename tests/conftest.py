@@ -12,10 +12,8 @@ import torch
 
 from gan_runner.config.compose import as_dict, compose_config, validated
 from gan_runner.data.fashion_mnist import DEBIAN_ROOT
-from gan_runner.plugins import load_plugins
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
-load_plugins()  # registries are filled on import, as the CLI does at start
 
 HAS_FMNIST = (DEBIAN_ROOT / "train-images-idx3-ubyte.gz").exists()
 needs_fmnist = pytest.mark.skipif(not HAS_FMNIST, reason="Debian's dataset-fashion-mnist is "

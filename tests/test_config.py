@@ -10,7 +10,7 @@ from gan_runner.cli.train import GROUPS
 from gan_runner.config.compose import compose_config, validated
 from gan_runner.config.schema import TrainConfig
 from gan_runner.errors import UserError
-from gan_runner.plugins import SCHEMA_GROUPS
+from gan_runner.registry import Registry
 
 CONF = files("gan_runner.conf")
 
@@ -33,8 +33,9 @@ COMPANIONS = {"toy_ring8": ["model=mlp"], "toy_grid25": ["model=mlp"]}
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes_and_validates(group, option):
     cfg = validated(compose_config([f"{group}={option}", *COMPANIONS.get(option, [])]))
-    if group in SCHEMA_GROUPS and group != "regularizer":
-        assert getattr(cfg, group).name in SCHEMA_GROUPS[group]  # a name its registry knows
+    registries = Registry.config_groups()
+    if group in registries and group != "regularizer":
+        assert getattr(cfg, group).name in registries[group]  # a name its registry knows
 
 
 def test_regularizers_combine_as_a_list():

@@ -32,7 +32,7 @@ class DAugment(nn.Module):
         return {}
 
 
-AUGMENTS: Registry[Callable[[Any, int], DAugment]] = Registry("augment")
+AUGMENTS: Registry[Callable[[Any, int], DAugment]] = Registry("augment", group="augment")
 
 
 @AUGMENTS.register("none", schema=AugmentConfig)

@@ -22,7 +22,6 @@ from rich.table import Table
 from gan_runner.cli.args import Arg, parse_args
 from gan_runner.cli.errors import run_reporting_errors
 from gan_runner.config.schema import ImageDatasetConfig, MetricsConfig
-from gan_runner.config.store import register_configs
 from gan_runner.data.images import IMAGE_SUFFIXES, image_folder_set
 from gan_runner.errors import UserError
 from gan_runner.io.generator_file import load_generator
@@ -76,7 +75,6 @@ def evaluate(argv: list[str]) -> dict[str, Any]:
     folders = args["real"] is not None or args["fake"] is not None
     if folders == (args["ckpt"] is not None) or (folders and None in (args["real"], args["fake"])):
         raise UserError("give either ckpt=PATH or both real=DIR and fake=DIR", USAGE)
-    register_configs()
     device = select_device(args["device"])
     cfg = metrics_config(args)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from gan_runner.cli.args import Arg, parse_args
 from gan_runner.cli.errors import run_reporting_errors
-from gan_runner.config.store import register_configs
 from gan_runner.errors import UserError
 from gan_runner.io.generator_file import export_generator
 from gan_runner.io.run_checkpoint import RunCheckpoint
@@ -30,7 +29,6 @@ def export(argv: list[str]) -> Path:
     if args["out"].suffix != ".safetensors":
         raise UserError(f"out={args['out']} should end in .safetensors",
                         "e.g. out=G.safetensors")
-    register_configs()
     checkpoint = RunCheckpoint.load(args["ckpt"])
     params = export_generator(checkpoint, args["ckpt"], args["out"])
     print(f"wrote {args['out']} (EMA generator of model={checkpoint.config['model']['name']}, "

@@ -18,7 +18,6 @@ import torch
 
 from gan_runner.cli.args import Arg, parse_args, parse_seeds
 from gan_runner.cli.errors import run_reporting_errors
-from gan_runner.config.store import register_configs
 from gan_runner.data.datasets import to_uint8
 from gan_runner.errors import UserError
 from gan_runner.io.generator_file import TrainedGenerator, load_generator
@@ -162,7 +161,6 @@ DEFAULT_OUT = {"grid": "samples.png", "mixing": "mixing.png", "interp": "interp.
 def sample(argv: list[str]) -> None:
     args = parse_args(argv, SPEC, USAGE)
     check_mode_keys(args["mode"], argv, args["seeds"])
-    register_configs()
     trained = load_generator(args["ckpt"], select_device(args["device"]))
     out = args["out"] or Path(DEFAULT_OUT[args["mode"]])
     with torch.no_grad():

@@ -23,7 +23,6 @@ from gan_runner.cli.errors import exit_on_user_error, run_reporting_errors
 from gan_runner.config.compose import as_dict, validated
 from gan_runner.config.store import register_configs
 from gan_runner.errors import UserError
-from gan_runner.plugins import load_plugins
 from gan_runner.train.build import select_device
 from gan_runner.train.distributed import process_group
 from gan_runner.train.signals import REQUEUE
@@ -64,7 +63,6 @@ def train_task(cfg: DictConfig) -> Any:
     """The objective a sweeper minimizes: the best value of ``metrics.best`` (None without)."""
     from gan_runner.train.loop import Trainer
 
-    load_plugins()  # a launcher's worker process (joblib, submitit) starts with empty registries
     apply_thread_limit()
     require_objective(cfg)
     runtime = HydraConfig.get().runtime

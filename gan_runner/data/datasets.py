@@ -40,4 +40,4 @@ def to_uint8(images: Tensor) -> Tensor:
     return (images.detach() * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
 
 
-DATASETS: Registry[Callable[[Any], RealData]] = Registry("dataset")
+DATASETS: Registry[Callable[[Any], RealData]] = Registry("dataset", group="dataset")

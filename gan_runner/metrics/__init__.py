@@ -10,8 +10,6 @@ package here, whatever its name, makes the registry complete as soon as anything
 ``gan_runner.metrics`` is imported, and a new metric module needs no list to be entered in.
 """
 
-import importlib
-import pkgutil
+from gan_runner.registry import import_submodules
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_submodules(__name__, __path__)

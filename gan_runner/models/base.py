@@ -42,7 +42,7 @@ class GanPair:
     D: nn.Module
 
 
-MODELS: Registry[Callable[[Any, DataSpec], GanPair]] = Registry("model")
+MODELS: Registry[Callable[[Any, DataSpec], GanPair]] = Registry("model", group="model")
 
 
 def sample_latents(G: nn.Module, n: int, generator: torch.Generator | None = None,

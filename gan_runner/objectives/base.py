@@ -55,8 +55,8 @@ class GBatch:
     batch_size: int
 
 
-LOSSES: Registry[Callable[..., AdversarialLoss]] = Registry("loss")
-REGULARIZERS: Registry[Callable[..., Regularizer]] = Registry("regularizer")
+LOSSES: Registry[Callable[..., AdversarialLoss]] = Registry("loss", group="loss")
+REGULARIZERS: Registry[Callable[..., Regularizer]] = Registry("regularizer", group="regularizer")
 
 
 class Regularizer(Protocol):

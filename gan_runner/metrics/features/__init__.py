@@ -2,10 +2,12 @@
 
 ``inception`` (TF's FID Inception-v3, for natural images), ``fmnist`` (a small classifier
 shipped with the package, for 28-32 px grayscale data like Fashion-MNIST) and ``toy`` (the
-identity on 2-D points). Importing this package registers all three.
+identity on 2-D points). Importing this package registers every extractor module in it.
 """
 
-from gan_runner.metrics.features import fmnist, inception, toy
 from gan_runner.metrics.features.base import FEATURES, FeatureExtractor, build_extractor
+from gan_runner.registry import import_submodules
 
-__all__ = ["FEATURES", "FeatureExtractor", "build_extractor", "fmnist", "inception", "toy"]
+import_submodules(__name__, __path__)
+
+__all__ = ["FEATURES", "FeatureExtractor", "build_extractor"]
