@@ -5,7 +5,7 @@ TORCH   := torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.gan_runner-installed
 FMNIST  := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup dataset train test test-slow lint clean
+.PHONY: setup dataset train test test-slow lint clean device-prep
 
 setup: $(STAMP)
 
@@ -39,6 +39,14 @@ test-slow: setup
 
 lint: setup
 	$(VENV)/bin/ruff check gan_runner tests scripts setup.py
+
+# What scripts/device_check.sh needs on a GPU machine that reaches no network: wheels of the
+# pure-Python packages its image lacks (the versions of this venv) and Fashion-MNIST. Name .whl
+# and .device in the device run's carry (docs/speed.md).
+device-prep: setup
+	$(PY) -m pip wheel -q --no-deps -w .whl $$($(PY) -m pip freeze | grep -iE '^(hydra-core|omegaconf|antlr4-python3-runtime)==')
+	@mkdir -p .device && cp -r $(FMNIST) .device/fashion-mnist
+	@du -sh .whl .device
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

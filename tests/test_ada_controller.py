@@ -34,11 +34,13 @@ def test_defaults_are_the_papers():
     assert controller.p_value == 0.0
 
 
-def test_p_rises_by_exactly_one_step_after_an_interval_of_overconfident_reals():
+def test_p_rises_by_exactly_one_step_an_interval_after_an_interval_of_overconfident_reals():
     controller = AdaController(BATCH, p_init=0.3)
     observe(controller, logits(1, 1, 1, 1, 1), 3)  # p only moves at the end of an interval
     assert controller.p_value == 0.3 and "augment/rt" not in controller.stats()
-    controller.observe(logits(1, 1, 1, 1, 1))
+    controller.observe(logits(1, 1, 1, 1, 1))  # r_t is measured, on its way to the host
+    assert controller.p_value == 0.3 and controller.stats()["augment/rt"] == 1.0
+    observe(controller, logits(1, 1, 1, 1, 1), 4)  # and moves p at the end of the next interval
     assert controller.p_value == 0.3 + STEP
     assert float(controller.p) == 0.3 + STEP  # the buffer a checkpoint saves
 
@@ -47,7 +49,7 @@ def test_r_t_is_the_mean_sign_over_the_interval_not_the_mean_logit():
     """Mostly barely-positive logits with one very negative: the mean logit is below 0, the
     mean sign 0.75 is above the target, so p goes up."""
     controller = AdaController(BATCH, p_init=0.3)
-    observe(controller, torch.tensor([0.1] * 7 + [-50.0]), 4)
+    observe(controller, torch.tensor([0.1] * 7 + [-50.0]), 8)  # r_t moves p an interval later
     assert controller.stats() == {"augment/p": 0.3 + STEP, "augment/rt": 0.75}
 
 
@@ -59,8 +61,16 @@ def test_r_t_is_the_mean_sign_over_the_interval_not_the_mean_logit():
 ])
 def test_p_moves_towards_the_target_by_the_sign_of_r_t_minus_target(signs, move):
     controller = AdaController(BATCH, p_init=0.5)
-    observe(controller, logits(*signs), 4)
+    observe(controller, logits(*signs), 8)  # r_t moves p an interval later
     assert controller.p_value == 0.5 + move * STEP
+
+
+def test_the_logits_of_a_dropped_update_do_not_count_towards_r_t():
+    """The loop passes NaN logits for a D step whose update was not finite."""
+    controller = AdaController(BATCH, p_init=0.3)
+    observe(controller, logits(1, 1, 1, -1), 3)
+    controller.observe(torch.full((4,), float("nan")))
+    assert controller.stats()["augment/rt"] == 0.5  # (3 * 2) / (3 * 4)
 
 
 def test_p_is_clamped_to_zero_and_p_max():
@@ -74,6 +84,7 @@ def test_p_is_clamped_to_zero_and_p_max():
 
 def test_ada_kimg_is_the_number_of_real_images_for_p_to_cross_from_0_to_1():
     controller = AdaController(batch_size=100, interval=2, ada_kimg=2.0, p_max=1.0)
+    observe(controller, logits(1, 1), 2)  # the first interval's r_t moves p at the second's end
     observe(controller, logits(1, 1), 2000 // 100 - 2)
     assert controller.p_value == pytest.approx(0.9)
     observe(controller, logits(1, 1), 2)
@@ -109,6 +120,8 @@ def test_adaptive_augment_uses_the_controllers_p_and_reports_it():
     assert augment(images) is images  # p starts at 0
     assert augment.stats() == {"augment/p": 0.0}
     augment.observe(logits(1, 1, 1))
+    assert augment.stats() == {"augment/p": 0.0, "augment/rt": 1.0}
+    augment.observe(logits(1, 1, 1))  # the r_t of the interval before moves p
     assert augment.stats() == {"augment/p": 0.1, "augment/rt": 1.0}
     torch.manual_seed(0)
     assert not torch.equal(augment(images), images)
@@ -117,7 +130,7 @@ def test_adaptive_augment_uses_the_controllers_p_and_reports_it():
 def test_a_resumed_adaptive_augment_augments_like_the_saved_one():
     cfg = AdaConfig(interval=2, ada_kimg=0.5)
     saved, resumed = ada_augment(cfg, batch_size=50), ada_augment(cfg, batch_size=50)
-    observe(saved.controller, logits(1, 1), 5)
+    observe(saved.controller, logits(1, 1), 7)  # two adjustments and half an interval
     resumed.load_state_dict(saved.state_dict())
     images = torch.rand(16, 3, 8, 8) * 2 - 1
     torch.manual_seed(0)

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 from gan_runner.errors import UserError
 from gan_runner.metrics.features import build_extractor
 from gan_runner.metrics.features.inception import resize_pil_bicubic, resize_tf1_bilinear
+from gan_runner.metrics.features.random_weights import write_random_inception_weights
 from gan_runner.metrics.features.weights import locate_inception_weights
 
 pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")
@@ -39,32 +39,9 @@ RTOL, ATOL = 1e-6, 1e-6
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random weights with the FID weights file's keys (torchvision's Inception-v3 with 1008
-    classes and no aux head has exactly those), made non-degenerate: He-initialized convs,
-    varied BatchNorm affines, and running statistics calibrated by one training-mode pass, so
-    every layer sees roughly unit-scale inputs instead of exploding or vanishing (features come
-    out around 1 rather than around 1e3 or 1e-6)."""
-    torch.manual_seed(0)
-    net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
-                                          init_weights=False)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.3)
-                module.momentum = None  # running stats = the calibration batch's stats
-                module.reset_running_stats()
-        net.fc.weight.normal_(0.0, 0.05)
-        net.fc.bias.normal_(0.0, 1.0)  # large, so logits with and without it differ
-        # calibrate on what the network will see: smooth images with some noise, at 299 px
-        coarse = torch.rand(2, 3, 8, 8) * 2 - 1
-        smooth = nn.functional.interpolate(coarse, size=(299, 299), mode="bicubic")
-        net.train()(smooth + 0.1 * torch.randn(2, 3, 299, 299))
-    path = tmp_path_factory.mktemp("weights") / "fid_inception.pth"
-    torch.save(net.state_dict(), path)
-    return path
+    """Random, well-conditioned weights with the FID weights file's keys
+    (``random_inception_weights``)."""
+    return write_random_inception_weights(tmp_path_factory.mktemp("weights") / "fid_inception.pth")
 
 
 @pytest.fixture(scope="module")

@@ -187,15 +187,19 @@ def poison_d_loss(trainer, calls: int) -> list[int]:
     return seen
 
 
-def test_a_non_finite_loss_skips_the_update_and_is_counted(make_trainer):
+def test_a_non_finite_loss_adds_nothing_to_the_weights_and_is_counted_at_the_log_row(
+        make_trainer):
     trainer = make_trainer(TINY_TOY)
     before = {k: v.clone() for k, v in trainer.state.D.state_dict().items()}
     poison_d_loss(trainer, calls=2)
     trainer.iteration()
+    trainer.settle_nonfinite()  # what the loop does at its next log row
     assert trainer.state.skipped == 1
+    # its gradient was zeroed, and a zero gradient moves a fresh Adam nowhere
     assert all(torch.equal(before[k], v) for k, v in trainer.state.D.state_dict().items())
     trainer.iteration()
     trainer.iteration()  # finite again: D moves, the streak resets
+    trainer.settle_nonfinite()
     assert trainer.state.skipped == 2 and trainer._streak == {"G": 0, "D": 0}
     assert not torch.equal(before["net.0.weight"], trainer.state.D.state_dict()["net.0.weight"])
 
@@ -209,6 +213,7 @@ def test_a_non_finite_streak_restores_the_last_checkpoint_and_says_so(make_train
     poison_d_loss(trainer, calls=3)
     for _ in range(3):
         trainer.iteration()
+    trainer.settle_nonfinite()  # the decision waits for the next log row
     assert trainer.state.restores == 1
     assert all(torch.equal(saved[k], v) for k, v in trainer.state.D.state_dict().items())
     assert trainer.state.nimg == nimg + 3 * 32  # the run goes on with new batches
@@ -219,8 +224,9 @@ def test_divergence_before_any_checkpoint_stops_with_one_clear_error(make_traine
     trainer = make_trainer([*TINY_TOY, "trainer.nonfinite_patience=2"])
     poison_d_loss(trainer, calls=10)
     trainer.iteration()
+    trainer.iteration()
     with pytest.raises(UserError, match=r"training diverged .* before the first checkpoint"):
-        trainer.iteration()
+        trainer.settle_nonfinite()  # the decision waits for the next log row
 
 
 # ------------------------------------------------------------------ speed options

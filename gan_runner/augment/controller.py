@@ -15,9 +15,15 @@ because D can no longer tell the original orientation apart from the augmented o
 healthy datasets p settles far below the cap; it only binds on tiny sets where leaking would
 be the larger harm.
 
-The loop calls ``observe`` with logits still on the accelerator. The sign sum is accumulated
-there and read back once per interval (the only host sync, as in the reference); p and the
-step count live on the host for the pipe to read, mirrored into buffers so that ``state_dict``
+The loop calls ``observe`` with logits still on the accelerator, and nothing here waits for
+it: the sign sum is accumulated there, r_t of an interval is computed there and copied to the
+host behind the work that makes it (``HostCopy``), and p moves by that r_t at the end of the
+*next* interval, when the copy has long arrived. The reference instead reads r_t at once, a
+host sync every interval that stalls the streams of a GPU step; the lag of one interval (4 D
+steps of the ~2000 that p needs to move by 0.01 at the defaults) is the price, and it is the
+same on every device, so runs stay reproducible. Logits that are NaN (a D step whose update
+was dropped as non-finite) do not count. p and the step count live on the host for the pipe to
+read, mirrored into buffers; ``rt`` holds the r_t still to be applied, so that ``state_dict``
 holds everything a resume needs.
 """
 
@@ -27,6 +33,8 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+from gan_runner.devices import HostCopy
 
 
 def ada_step(batch_size: int, interval: int, ada_kimg: float) -> float:
@@ -44,7 +52,8 @@ class AdaController(nn.Module):
         self.step_size = ada_step(batch_size, interval, ada_kimg)
         f64 = {"dtype": torch.float64}
         self.register_buffer("p", torch.tensor(p_init, **f64))
-        self.register_buffer("rt", torch.tensor(math.nan, **f64))  # nan until the first update
+        # r_t of the last complete interval, applied to p at the end of the next one; nan at first
+        self.register_buffer("rt", torch.tensor(math.nan, **f64))
         self.register_buffer("sign_sum", torch.tensor(0.0, **f64))
         self.register_buffer("sign_count", torch.tensor(0, dtype=torch.int64))
         self.register_buffer("steps", torch.tensor(0, dtype=torch.int64))  # within the interval
@@ -57,32 +66,39 @@ class AdaController(nn.Module):
         return self._p
 
     def observe(self, real_logits: Tensor) -> None:
-        """One D main step: accumulate signs; at the end of an interval, move p."""
-        self.sign_sum += real_logits.detach().double().sign().sum()
-        self.sign_count += real_logits.numel()
+        """One D main step: accumulate signs; at the end of an interval, move p by the r_t of
+        the interval before and start bringing this interval's r_t to the host."""
+        logits = real_logits.detach().double()
+        counted = ~logits.isnan()
+        self.sign_sum += logits.sign().where(counted, 0.0).sum()
+        self.sign_count += counted.sum()
         self._steps += 1
         if self._steps < self.interval:
             self.steps.fill_(self._steps)
             return
-        rt = float(self.sign_sum / self.sign_count)
+        rt = self._pending.value()  # nan (no move) before the first interval or without a count
         direction = (rt > self.target) - (rt < self.target)
         self._p = min(max(self._p + direction * self.step_size, 0.0), self.p_max)
-        self._rt, self._steps = rt, 0
         self.p.fill_(self._p)
-        self.rt.fill_(rt)
+        torch.div(self.sign_sum, self.sign_count, out=self.rt)
+        self._pending = HostCopy(self.rt)
+        self._steps = 0
         self.steps.zero_()
         self.sign_sum.zero_()
         self.sign_count.zero_()
 
     def stats(self) -> dict[str, float]:
+        """p in use and the latest r_t (read from the device: call it at log rows)."""
         out = {"augment/p": self._p}
-        if not math.isnan(self._rt):
-            out["augment/rt"] = self._rt
+        rt = float(self.rt)
+        if not math.isnan(rt):
+            out["augment/rt"] = rt
         return out
 
     def _pull(self, _incompatible_keys: object = None) -> None:
         """Refresh the host copies from the buffers (after construction or a state load)."""
-        self._p, self._rt, self._steps = float(self.p), float(self.rt), int(self.steps)
+        self._p, self._steps = float(self.p), int(self.steps)
+        self._pending = HostCopy(self.rt)
 
     def extra_repr(self) -> str:
         return (f"target={self.target}, interval={self.interval}, p_max={self.p_max}, "

@@ -218,9 +218,12 @@ class TrainerConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler)
     channels_last: bool = False  # NHWC layout for image models
     compile: bool = False  # torch.compile the main G/D forward passes (eager fallback)
+    # torch.compile's mode: default | reduce-overhead (CUDA graphs) | max-autotune
+    compile_mode: str = "default"
     tf32: bool = False  # TensorFloat-32 on Ampere+ GPUs
     streams: str = "auto"  # auto | off | N: CUDA streams for a phase's independent tasks
     timing: bool = True  # per-task step times in the log (time/<phase>/<task>, ms)
+    data_workers: int = 2  # processes decoding batches of sets not held in memory (0: none)
     nonfinite_patience: int = 8  # non-finite steps in a row before the last checkpoint returns
     max_restores: int = 3  # checkpoint restores a run may make before it gives up
     resume: str | None = "auto"  # auto | null (start fresh) | path to a checkpoint
@@ -241,6 +244,10 @@ class TrainerConfig:
                 "at least 1")
         require_choice("trainer.device", self.device, ("auto", "cpu", "cuda"))
         require_choice("trainer.precision", self.precision, ("fp32", "bf16", "fp16"))
+        require_choice("trainer.compile_mode", self.compile_mode,
+                       ("default", "reduce-overhead", "max-autotune"))
+        require(self.data_workers >= 0, "trainer.data_workers", self.data_workers,
+                "a non-negative number of processes")
         self.streams = str(self.streams)
         lanes = self.streams.isdigit() and int(self.streams) > 0
         require(self.streams in ("auto", "off") or lanes, "trainer.streams", self.streams,

@@ -18,7 +18,12 @@ from gan_runner.registry import Registry
 
 
 class RealData(Protocol):
-    """A finite, indexable set of real samples."""
+    """A finite, indexable set of real samples.
+
+    A set held in memory also offers ``memory_bytes`` (its size) and ``on_device(device)`` (the
+    same set with its samples there, whose ``batch`` takes indices there): the training feed
+    keeps such sets on the GPU when they fit (``data.feed``).
+    """
 
     spec: DataSpec
     description: str  # where the samples came from: goes into every metric's provenance

@@ -7,7 +7,7 @@ x-flipped copies (``dataset.hflip``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,8 +85,9 @@ def heldout_indices(count: int, cfg: ImageDatasetConfig) -> Tensor:
 class ImageSet:
     """Images behind ``load(indices) -> uint8 (N, C, R, R)``; x-flips double its length."""
 
-    def __init__(self, load, count: int, cfg: ImageDatasetConfig, description: str) -> None:
-        self._load = load
+    def __init__(self, load: Callable[[Tensor], Tensor], count: int, cfg: ImageDatasetConfig,
+                 description: str) -> None:
+        self._loader = load
         self._count = count
         self._hflip = cfg.hflip
         self.spec = DataSpec((cfg.channels, cfg.resolution, cfg.resolution))
@@ -98,21 +99,36 @@ class ImageSet:
         return self._count * (2 if self._hflip else 1)
 
     def uint8_batch(self, indices: Tensor) -> Tensor:
-        images = self._load(indices % self._count)
-        if self._hflip:
-            flipped = indices >= self._count
-            images[flipped] = images[flipped].flip(-1)
+        images = self._loader(indices % self._count)
+        if self._hflip:  # a select, not a masked assignment: no host sync on a device
+            flipped = (indices >= self._count).view(-1, 1, 1, 1)
+            images = torch.where(flipped, images.flip(-1), images)
         return images
 
     def batch(self, indices: Tensor) -> Tensor:
         return to_float(self.uint8_batch(indices))
 
 
-def in_memory(images: Tensor, cfg: ImageDatasetConfig, description: str) -> ImageSet:
-    """An ImageSet over uint8 (N, C, H, W) pixels already in memory (fitted once, up front)."""
+class PixelSet(ImageSet):
+    """An ImageSet whose uint8 pixels are all in memory: it reports their size
+    (``memory_bytes``) and moves to a device (``on_device``), where the training feed indexes
+    batches without leaving it."""
+
+    def __init__(self, pixels: Tensor, cfg: ImageDatasetConfig, description: str) -> None:
+        super().__init__(pixels.__getitem__, len(pixels), cfg, description)
+        self.pixels, self.memory_bytes = pixels, pixels.nbytes
+        self._made_from = (cfg, description)
+
+    def on_device(self, device: torch.device) -> PixelSet:
+        """The same set with its pixels on ``device``: ``batch`` then takes indices there."""
+        return PixelSet(self.pixels.to(device), *self._made_from)
+
+
+def in_memory(images: Tensor, cfg: ImageDatasetConfig, description: str) -> PixelSet:
+    """A PixelSet over uint8 (N, C, H, W) pixels already in memory (fitted once, up front)."""
     images = images[subset_indices(len(images), cfg)]
     fitted = fit_images(match_channels(images, cfg.channels), cfg.resolution, cfg.fit)
-    return ImageSet(lambda idx: fitted[idx].clone(), len(fitted), cfg, description)
+    return PixelSet(fitted, cfg, description)
 
 
 @DATASETS.register("fashion_mnist", schema=ImageDatasetConfig)

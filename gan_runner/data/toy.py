@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -38,6 +39,7 @@ class ToyPoints:
         modes = torch.randint(len(self.centers), (cfg.num_samples,), generator=generator)
         noise = torch.randn(cfg.num_samples, 2, generator=generator) * cfg.std
         self.points = self.centers[modes] + noise
+        self.memory_bytes = self.points.nbytes
         self.spec = DataSpec((2,))
         self.description = (
             f"{cfg.name}(scale={cfg.scale}, std={cfg.std}, n={cfg.num_samples}, seed={cfg.seed})"
@@ -45,6 +47,12 @@ class ToyPoints:
 
     def __len__(self) -> int:
         return len(self.points)
+
+    def on_device(self, device: torch.device) -> ToyPoints:
+        """The same pool on ``device``: ``batch`` then takes indices there."""
+        moved = copy.copy(self)
+        moved.points = self.points.to(device)
+        return moved
 
     def batch(self, indices: Tensor) -> Tensor:
         return self.points[indices]

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_runner.devices import to_device
 from gan_runner.errors import UserError
 from gan_runner.registry import Registry
 
@@ -47,8 +48,9 @@ MODELS: Registry[Callable[[Any, DataSpec], GanPair]] = Registry("model", group="
 
 def sample_latents(G: nn.Module, n: int, generator: torch.Generator | None = None,
                    device: torch.device | str = "cpu") -> Tensor:
-    """Standard-normal latents for ``G``; drawn on the CPU so a seed gives the same z anywhere."""
-    return torch.randn(n, G.z_dim, generator=generator).to(device)
+    """Standard-normal latents for ``G``; drawn on the CPU so a seed gives the same z anywhere,
+    and copied to ``device`` without making the host wait (``to_device``)."""
+    return to_device(torch.randn(n, G.z_dim, generator=generator), torch.device(device))
 
 
 def supports_truncation(G: nn.Module) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,7 +23,9 @@ from torch import Tensor, nn
 from gan_runner import __version__
 from gan_runner.config.schema import TrainConfig
 from gan_runner.data.datasets import RealData
+from gan_runner.data.feed import build_feed
 from gan_runner.data.stream import BatchStream
+from gan_runner.devices import to_device
 from gan_runner.errors import UserError
 from gan_runner.io.checkpoint import checkpoint_path, list_checkpoints, prune
 from gan_runner.io.images import samples_picture, save_png
@@ -36,6 +39,7 @@ from gan_runner.objectives.tricks import clip_weights, instance_noise_std
 from gan_runner.rng import capture_rng, seed_everything
 from gan_runner.train import build, distributed
 from gan_runner.train.ema import ema_beta, update_ema
+from gan_runner.train.nonfinite import NonFiniteCounter
 from gan_runner.train.optim import build_optimizer, grad_norm, lr_factor, scale_lr
 from gan_runner.train.overfit import overfit_probe
 from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy_intervals
@@ -91,10 +95,11 @@ class Trainer:
             if isinstance(reg, nn.Module):
                 reg.to(self.device)
         lazy = lazy_intervals(self.regularizers)
+        fused = trainer.precision == "fp16" and self.device.type == "cuda"  # no scaler sync
         self.state = TrainState(
             G=G, D=D, G_ema=copy.deepcopy(G).eval().requires_grad_(False),
-            opt_G=build_optimizer(cfg.optimizer, "g", G.parameters(), lazy["G"]),
-            opt_D=build_optimizer(cfg.optimizer, "d", D.parameters(), lazy["D"]),
+            opt_G=build_optimizer(cfg.optimizer, "g", G.parameters(), lazy["G"], fused),
+            opt_D=build_optimizer(cfg.optimizer, "d", D.parameters(), lazy["D"], fused),
             augment=augment,
             stateful={r.name: r for r in self.regularizers if isinstance(r, nn.Module)},
             stream=BatchStream(self.data, trainer.batch_size, trainer.seed),
@@ -102,10 +107,13 @@ class Trainer:
             scalers={net: gradient_scaler(trainer.precision, self.device) for net in "GD"},
         )
         distributed.own_random_state(self.world, trainer.seed)
-        self.critic = Critic(D, augment, fast_D=Compiled(D) if trainer.compile else None)
+
+        def fast(module: nn.Module) -> nn.Module | None:
+            return Compiled(module, trainer.compile_mode) if trainer.compile else None
+
+        self.critic = Critic(D, augment, fast_D=fast(D))
         self.phases = build_phases(StepParts(G, self.critic, self.loss, self.regularizers,
-                                             local_batch,
-                                             fast_G=Compiled(G) if trainer.compile else None))
+                                             local_batch, fast_G=fast(G)))
         self.scheduler = StepScheduler(build_lanes(trainer.streams, self.device), trainer.timing)
         self.checkpoints = run_dir / "checkpoints"
         self.samples = run_dir / "samples"
@@ -114,7 +122,10 @@ class Trainer:
         self._stats: dict[str, list[Tensor]] = defaultdict(list)
         self.watch = FailureWatch()
         self.autocast = autocast(trainer.precision, self.device)
-        self._streak = {"G": 0, "D": 0}  # non-finite updates in a row, per network
+        self.nonfinite = NonFiniteCounter(self.device)
+        self._streak = {"G": 0, "D": 0}  # non-finite updates in a row, as of the last settle
+        self.feed = build_feed(self.data, self.state.stream, self.world.local_slice, self.device,
+                               self.memory_format, trainer.data_workers)
         self.timings: list[TaskTiming] = []  # of the last log interval, for the timeline view
 
     # ------------------------------------------------------------------ setup
@@ -163,11 +174,15 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ one step
-    def _run_phase(self, phase: Phase, real: Tensor | None) -> dict[str, Tensor] | None:
+    def _run_phase(self, phase: Phase, real: Tensor | None) -> tuple[dict[str, Tensor], Tensor]:
         """One optimizer step of ``phase``; ``real`` only where the phase reads real data.
 
-        Returns the task outputs, or None when the step was skipped because its loss or
-        gradient was not finite (fp16 overflows are the scaler's business, not a skip).
+        Returns the task outputs and ``ok``, a 0-dim bool on the device: whether the loss and
+        gradient were finite. Nothing here waits for the device: an update that was not ok
+        goes ahead with a zeroed gradient and is counted (``NonFiniteCounter``), and the loop
+        settles the count at its next log row, snapshot or evaluation (``settle_nonfinite``);
+        its statistics are recorded as NaN, which the log row leaves out. fp16 overflows in
+        the gradient are the scaler's business, not a non-finite update.
         """
         state, scheduler = self.state, self.scheduler
         net, other, opt = ((state.D, state.G, state.opt_D) if phase.trains == "D"
@@ -176,7 +191,7 @@ class Trainer:
         net.requires_grad_(True)
         other.requires_grad_(False)
         z = sample_latents(state.G, self.cfg.trainer.batch_size, state.latents)  # global batch
-        env = {"z": self.world.local_slice(z).to(self.device)}
+        env = {"z": to_device(self.world.local_slice(z), self.device)}
         if real is not None:
             env["real"] = real
         opt.zero_grad(set_to_none=True)
@@ -188,35 +203,42 @@ class Trainer:
         loss = self.world.average_gradients(net, loss)
         scaler.unscale_(opt)
         norm = grad_norm(net)
-        if not torch.isfinite(loss) or not (scaler.is_enabled() or torch.isfinite(norm)):
-            opt.zero_grad(set_to_none=True)
-            self._skip(phase)
-            return None
+        ok = torch.isfinite(loss)
+        if not scaler.is_enabled():
+            ok &= torch.isfinite(norm)
+        self.nonfinite.screen(phase.trains, net, ok)
         with scheduler.measure(phase.name, "step"):
             scaler.step(opt)
             scaler.update()
         if phase.trains == "D" and self.loss.d_weight_clip is not None:
             clip_weights(state.D, self.loss.d_weight_clip)
-        self._streak[phase.trains] = 0
         stats = self._stats
-        stats[f"loss/{phase.name}"].append(loss.detach())
-        stats[f"grad_norm/{phase.name}"].append(norm)
+        stats[f"loss/{phase.name}"].append(_kept(loss, ok))
+        stats[f"grad_norm/{phase.name}"].append(_kept(norm, ok))
         for name in phase.terms:
             if name not in ("d_loss", "g_loss"):
-                stats[f"reg/{name}"].append(env[name].detach().float())
-        return env
+                stats[f"reg/{name}"].append(_kept(env[name], ok))
+        return env, ok
 
-    def _skip(self, phase: Phase) -> None:
-        """Count a skipped update; a long streak brings back the last checkpoint's networks."""
-        state = self.state
-        state.skipped += 1
-        self._streak[phase.trains] += 1
-        log.warning("%.1f kimg: non-finite %s loss or gradient, update skipped (%d so far)",
-                    state.kimg, phase.name, state.skipped)
-        if self._streak[phase.trains] >= self.cfg.trainer.nonfinite_patience:
-            self._restore_last_good(phase.trains)
+    def settle_nonfinite(self) -> None:
+        """Bring the device's count of non-finite updates to the host (one sync): they join
+        ``skipped`` with a warning, and a streak of ``trainer.nonfinite_patience`` in a row
+        since the last settle brings back the last checkpoint's networks. The loop calls it
+        where it waits for the device anyway: log rows, snapshots and evaluations."""
+        state, streak = self.state, None
+        for net, counts in self.nonfinite.read().items():
+            self._streak[net] = counts.streak
+            if counts.new:
+                state.skipped += counts.new
+                log.warning("%.1f kimg: %d non-finite %s updates since the last check, their "
+                            "gradients zeroed (%d so far)", state.kimg, counts.new, net,
+                            state.skipped)
+            if counts.longest >= self.cfg.trainer.nonfinite_patience and streak is None:
+                streak = (net, counts.longest)
+        if streak is not None:
+            self._restore_last_good(*streak)
 
-    def _restore_last_good(self, net: str) -> None:
+    def _restore_last_good(self, net: str, streak: int) -> None:
         """Networks, optimizers and augmentation state from the newest valid checkpoint; the
         data position and random streams go on, so the run does not replay the same batches
         into the same failure. Nothing (learning rate, precision) is changed behind the user's
@@ -227,7 +249,7 @@ class Trainer:
             where = (f"after {state.restores} restores" if found is not None
                      else "before the first checkpoint")
             raise UserError(
-                f"training diverged at {state.kimg:.1f} kimg: {self._streak[net]} non-finite "
+                f"training diverged at {state.kimg:.1f} kimg: {streak} non-finite "
                 f"{net} updates in a row {where}",
                 "lower optimizer.g_lr/d_lr, use trainer.precision=fp32 or add regularizer=r1; "
                 "the saved checkpoints are intact")
@@ -235,34 +257,37 @@ class Trainer:
         state.load_training(checkpoint.state)
         state.restores += 1
         self._streak = dict.fromkeys(self._streak, 0)
+        self.nonfinite.clear()
         log.warning("%.1f kimg: %d non-finite updates in a row; restored networks and optimizers "
                     "from %s (restore %d of at most %d), continuing with new batches",
-                    state.kimg, trainer.nonfinite_patience, path, state.restores,
-                    trainer.max_restores)
+                    state.kimg, streak, path, state.restores, trainer.max_restores)
 
     def _d_step(self) -> None:
         state = self.state
-        real = self._real_batch()
+        real = self.feed.next()  # this rank's slice of the global batch, on the device
         for phase in self.phases:
             if phase.trains == "D" and state.d_steps % phase.every == 0:
-                env = self._run_phase(phase, real)
-                if phase.name == "D_main" and env is not None:
-                    # ADA's r_t counts the signs of the whole global batch, as one process would
+                env, ok = self._run_phase(phase, real)
+                if phase.name == "D_main":
+                    # ADA's r_t counts the signs of the whole global batch, as one process would;
+                    # the logits of a non-finite update count nowhere (NaN)
                     real_logits = self.world.gather(env["real_logits"].detach().float())
                     fake_logits = env["fake_logits"].detach()
-                    state.augment.observe(real_logits)
-                    self._stats["D/real_logits"].append(real_logits.float().mean())
-                    self._stats["D/fake_logits"].append(fake_logits.float().mean())
-                    # r_t of every run, not only of ADA's: how sure D is of the training images
-                    self._stats["D/real_sign"].append(real_logits.sign().mean())
+                    state.augment.observe(_kept(real_logits, ok))
                     accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
-                    self._stats["D/accuracy"].append(accuracy / 2)
+                    for key, value in (("real_logits", real_logits.mean()),
+                                       ("fake_logits", fake_logits.float().mean()),
+                                       # r_t of every run, not only of ADA's: how sure D is of
+                                       # the training images
+                                       ("real_sign", real_logits.sign().mean()),
+                                       ("accuracy", accuracy / 2)):
+                        self._stats[f"D/{key}"].append(_kept(value, ok))
         state.d_steps += 1
         state.nimg += self.cfg.trainer.batch_size
 
     def _g_step(self) -> None:
         state = self.state
-        real = self._real_batch() if self.loss.g_needs_real else None
+        real = self.feed.next() if self.loss.g_needs_real else None
         for phase in self.phases:
             if phase.trains == "G" and state.g_steps % phase.every == 0:
                 self._run_phase(phase, real)
@@ -271,10 +296,6 @@ class Trainer:
         trainer = self.cfg.trainer
         update_ema(state.G_ema, state.G,
                    ema_beta(trainer.batch_size, state.nimg, trainer.ema_kimg, trainer.ema_rampup))
-
-    def _real_batch(self) -> Tensor:
-        indices = self.world.local_slice(self.state.stream.next_indices())  # of the global batch
-        return self.data.batch(indices).to(self.device, memory_format=self.memory_format)
 
     def iteration(self) -> None:
         self.critic.noise_std = instance_noise_std(self.cfg.loss, self.state.kimg)
@@ -290,11 +311,13 @@ class Trainer:
         state = self.state
         row: dict[str, Any] = {"kind": "train", "kimg": round(state.kimg, 3),
                                "g_steps": state.g_steps, "d_steps": state.d_steps}
-        if self._stats:
-            means = torch.stack([torch.stack(v).float().mean().cpu() for v in self._stats.values()])
+        if self._stats:  # NaN: a non-finite update, which counts nowhere
+            means = torch.stack([torch.stack(v).float().nanmean().cpu()
+                                 for v in self._stats.values()])
             self.world.mean_([means])  # over the ranks' slices: the means of the global batches
             for key, mean in zip(self._stats, means.tolist(), strict=True):
-                row[key.replace("/D_main", "/D").replace("/G_main", "/G")] = mean
+                if not math.isnan(mean):
+                    row[key.replace("/D_main", "/D").replace("/G_main", "/G")] = mean
         self._stats.clear()
         row["lr/G"] = state.opt_G.param_groups[0]["lr"]
         row["lr/D"] = state.opt_D.param_groups[0]["lr"]
@@ -304,6 +327,9 @@ class Trainer:
         self.timings = self.scheduler.timings() or self.timings
         for timing in self.timings:
             row[f"time/{timing.phase}/{timing.task}"] = round(timing.duration_ms, 4)
+        data_wait = self.feed.take_wait()
+        if data_wait is not None:  # host ms per real batch: near 0 unless the data is late
+            row["time/data_wait"] = round(data_wait, 4)
         if self.critic.noise_std > 0:
             row["instance_noise_std"] = self.critic.noise_std
         row.update(state.augment.stats())
@@ -373,13 +399,15 @@ class Trainer:
             while state.nimg < total:
                 self.iteration()
                 stopped: Signals | None = self.world.agreed_signal(stop.signal)
+                finished = state.nimg >= total
+                if stopped is not None or finished or any(state.nimg >= n for n in due.values()):
+                    self.settle_nonfinite()  # the only wait for the device between these points
                 if stopped is not None:  # every rank stops after the same iteration
                     stop.signal = stopped
                     path = self.snapshot(runlog)
                     log.warning("%s at %.1f kimg: saved %s; run the same command to resume",
                                 stop.signal.name, state.kimg, path)
                     break
-                finished = state.nimg >= total
                 if state.nimg >= due["log"] or finished:
                     now = time.perf_counter()
                     row = self._log_row((now - last_time) / max(state.nimg - last_nimg, 1) * 1000)
@@ -447,6 +475,11 @@ class Trainer:
             state.best[metric] = {"value": results[metric], "kimg": state.kimg, "path": str(path)}
             self.snapshot(runlog)
         return results
+
+
+def _kept(value: Tensor, ok: Tensor) -> Tensor:
+    """``value`` (detached, float) where ``ok``, else NaN: a statistic of a dropped update."""
+    return value.detach().float().where(ok, math.nan)
 
 
 def _pick(section: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any]:

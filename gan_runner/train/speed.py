@@ -3,7 +3,8 @@
 - ``precision``: ``bf16`` autocast (no scaler needed: bf16 has fp32's range), ``fp16``
   autocast with a gradient scaler per network, ``fp32`` (default, exact and deterministic).
 - ``channels_last``: NHWC memory layout for image models (faster convolutions on tensor cores).
-- ``compile``: ``torch.compile`` of the main G and D forward passes. Penalties that need
+- ``compile``: ``torch.compile`` of the main G and D forward passes (``compile_mode``
+  ``reduce-overhead`` replays them as CUDA graphs). Penalties that need
   gradients of gradients (R1, GP, path length) keep the eager modules, because compiled graphs
   do not support double backward. When compilation fails (no compiler, an unsupported op) the
   run says so once and continues eagerly.
@@ -51,10 +52,11 @@ class Compiled(nn.Module):
     checkpointed and averaged into the EMA; only forward calls go through the compiled graph.
     """
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, mode: str = "default") -> None:
         super().__init__()
         self.module = module
-        self._compiled: Any = torch.compile(module)
+        chosen = {} if mode == "default" else {"mode": mode}  # torch's own default otherwise
+        self._compiled: Any = torch.compile(module, **chosen)
 
     def forward(self, *args: Tensor) -> Tensor:
         if self._compiled is not None:
