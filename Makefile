@@ -39,6 +39,7 @@ test-slow: setup
 
 lint: setup
 	$(VENV)/bin/ruff check gan_runner tests scripts setup.py
+	$(VENV)/bin/lint-imports
 
 # What scripts/device_check.sh needs on a GPU machine that reaches no network: wheels of the
 # pure-Python packages its image lacks (the versions of this venv) and Fashion-MNIST. Name .whl

@@ -21,10 +21,8 @@ import argparse
 import json
 import math
 import os
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,8 +31,9 @@ from typing import Any
 from omegaconf import OmegaConf
 from PIL import Image
 
-from gan_runner.io.plots import captioned, line_chart, panels, save_panels
-from gan_runner.io.runlog import read_rows
+from gan_runner.cli.jobs import finished, gan_train
+from gan_runner.presentation.plots import captioned, line_chart, panels, save_panels
+from gan_runner.storage.runlog import read_rows
 
 # A D that can overfit 1,000 images within a CPU budget (D's learning rate 4x G's); the numbers
 # behind these settings are in docs/ada_limited_data.md.
@@ -67,23 +66,6 @@ def mode_overrides(mode: str, fixed_p: float, ada_kimg: float) -> dict[str, Any]
     return {"none": {"augment": "none"},
             "fixed": {"augment": "fixed", "augment.p": fixed_p},
             "ada": {"augment": "ada", "augment.ada_kimg": ada_kimg}}[mode]
-
-
-def gan_train() -> str:
-    """The gan-train entry point installed next to this interpreter (else on PATH)."""
-    found = shutil.which("gan-train", path=os.pathsep.join(
-        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if found is None:
-        raise SystemExit("gan-train not found: install the project (pip install -e .)")
-    return found
-
-
-def finished(job: Path, kimg: float) -> bool:
-    summary = job / "summary.json"
-    if not summary.exists():
-        return False
-    done = json.loads(summary.read_text())
-    return done["exit_status"] == 0 and round(done["kimg"] * 1000) >= int(kimg * 1000)
 
 
 def run_job(job: Path, settings: dict[str, Any]) -> None:

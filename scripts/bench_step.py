@@ -51,8 +51,8 @@ from rich.table import Table
 
 from gan_runner.config.compose import as_dict, compose_config, validated
 from gan_runner.data.feed import ResidentFeed
-from gan_runner.io.terminal import console_for, markdown_table
-from gan_runner.io.timeline import timeline_table
+from gan_runner.presentation.terminal import console_for, markdown_table
+from gan_runner.presentation.timeline import timeline_table
 from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.loop import Trainer
 

@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,10 +29,11 @@ from typing import Any
 from omegaconf import OmegaConf
 from PIL import Image
 
+from gan_runner.cli.jobs import finished, gan_train
 from gan_runner.config.compose import compose_config, validated
-from gan_runner.io.plots import captioned, panels
-from gan_runner.models.base import DataSpec
-from gan_runner.report.runs import Run, load_run
+from gan_runner.core.spec import DataSpec
+from gan_runner.presentation.plots import captioned, panels
+from gan_runner.presentation.report.runs import Run, load_run
 from gan_runner.train.build import build_models
 
 NICE = 10
@@ -69,24 +68,6 @@ def run_settings(name: str, extra: dict[str, str]) -> dict[str, Any]:
     settings = {**COMMON, **MODELS[name], "trainer.kimg": BUDGET_KIMG[name], **extra}
     every = float(settings["trainer.kimg"]) / EVALUATIONS
     return {"metrics.every_kimg": every, "trainer.snapshot_every_kimg": every, **settings}
-
-
-def gan_train() -> str:
-    """The gan-train entry point installed next to this interpreter (else on PATH)."""
-    found = shutil.which("gan-train", path=os.pathsep.join(
-        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if found is None:
-        raise SystemExit("gan-train not found: install the project (pip install -e .)")
-    return found
-
-
-def finished(run_dir: Path, kimg: float) -> bool:
-    """Reached its budget and ended normally (not stopped by a signal)."""
-    summary_path = run_dir / "summary.json"
-    if not summary_path.is_file():
-        return False
-    summary = json.loads(summary_path.read_text())
-    return summary["exit_status"] == 0 and round(summary["kimg"] * 1000) >= round(kimg * 1000)
 
 
 def _lower_priority() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from gan_runner.io.runlog import read_rows
+from gan_runner.storage.runlog import read_rows
 
 CPU_REFERENCE = "FID 96.95 at 100 kimg, 4.85 s/kimg on the 2-core development CPU (README)"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
+from gan_runner.core.errors import UserError
 from gan_runner.data.toy import mode_centers
-from gan_runner.errors import UserError
-from gan_runner.io.run_checkpoint import RunCheckpoint
+from gan_runner.storage.run_checkpoint import RunCheckpoint
 
 DIRECTIONS = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
 AWAY_STDS = 6.0  # twice the 3 std within which a sample counts as on the mode

@@ -11,7 +11,7 @@ from gan_runner.augment.ada import OPS, AdaConfig, AdaptiveAugment, FixedAugment
 from gan_runner.augment.base import AUGMENTS
 from gan_runner.augment.controller import AdaController, ada_step, r_v
 from gan_runner.config.compose import compose_config, validated
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 BATCH = 64
 STEP = BATCH * 4 / (500 * 1000)  # the paper's: batch * interval / (ada_kimg * 1000)

@@ -22,7 +22,7 @@ from PIL import Image
 from test_cli import assert_one_line_error, run
 
 from gan_runner.config.compose import as_dict, compose_config, validated
-from gan_runner.io.checkpoint import checkpoint_path, load_checkpoint
+from gan_runner.storage.checkpoint import checkpoint_path, load_checkpoint
 from gan_runner.train.loop import Trainer
 
 TRAIN = ["debug=fast", "model.channels=8"]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import (
+from gan_runner.core.errors import UserError
+from gan_runner.storage.checkpoint import (
     FORMAT,
     checkpoint_path,
     frame,
@@ -74,7 +74,7 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("gan_runner.paths.os.fsync", disk_full)
+    monkeypatch.setattr("gan_runner.core.paths.os.fsync", disk_full)
     with pytest.raises(UserError, match="No space left"):
         save_checkpoint({"version": 2}, path)
     assert load_checkpoint(path)["version"] == 1

@@ -9,8 +9,8 @@ import pytest
 from gan_runner.cli.train import GROUPS
 from gan_runner.config.compose import compose_config, validated
 from gan_runner.config.schema import TrainConfig
-from gan_runner.errors import UserError
-from gan_runner.registry import Registry
+from gan_runner.core.errors import UserError
+from gan_runner.core.registry import Registry
 
 CONF = files("gan_runner.conf")
 

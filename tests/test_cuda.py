@@ -20,9 +20,8 @@ from PIL import Image
 from test_sync_free import RefuseHostReads
 
 from gan_runner.config.compose import as_dict, compose_config, validated
-from gan_runner.config.schema import ImageDatasetConfig
 from gan_runner.data.feed import ResidentFeed
-from gan_runner.data.images import PixelSet
+from gan_runner.data.images import ImageDatasetConfig, PixelSet
 from gan_runner.data.stream import BatchStream
 from gan_runner.train.distributed import in_buckets
 from gan_runner.train.loop import Trainer

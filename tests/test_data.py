@@ -9,12 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_runner.config.schema import ImageDatasetConfig, ToyDatasetConfig
+from gan_runner.core.errors import UserError
 from gan_runner.data.datasets import to_float, to_uint8
-from gan_runner.data.images import fashion_mnist_set, fit_images, image_folder_set
+from gan_runner.data.images import (
+    ImageDatasetConfig,
+    fashion_mnist_set,
+    fit_images,
+    image_folder_set,
+)
 from gan_runner.data.stream import BatchStream
-from gan_runner.data.toy import ToyPoints, mode_centers
-from gan_runner.errors import UserError
+from gan_runner.data.toy import ToyDatasetConfig, ToyPoints, mode_centers
 
 from conftest import needs_fmnist
 

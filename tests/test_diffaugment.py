@@ -13,7 +13,7 @@ from gan_runner.augment.diffaugment import (
     contrast,
     saturation,
 )
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 
 def rgb(n: int = 16, side: int = 32, low: float = -1.0) -> torch.Tensor:

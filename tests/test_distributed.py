@@ -16,9 +16,9 @@ import torch
 
 from gan_runner.cli.train import torchrun_overrides
 from gan_runner.config.compose import as_dict, compose_config, validated
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import checkpoint_path, load_checkpoint
-from gan_runner.io.runlog import read_rows
+from gan_runner.core.errors import UserError
+from gan_runner.storage.checkpoint import checkpoint_path, load_checkpoint
+from gan_runner.storage.runlog import read_rows
 from gan_runner.train import distributed
 from gan_runner.train.distributed import World, in_buckets, own_random_state, rank_seed
 from gan_runner.train.loop import Trainer
@@ -112,7 +112,7 @@ def test_rank_0_keeps_the_run_random_state_and_the_others_get_their_own():
 
 
 def test_a_checkpoint_of_as_many_ranks_gives_back_each_rank_its_own_stream():
-    from gan_runner.rng import capture_rng
+    from gan_runner.core.rng import capture_rng
 
     torch.manual_seed(1)
     saved = [None, capture_rng()]

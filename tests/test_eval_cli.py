@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from gan_runner.config.schema import ImageDatasetConfig
-from gan_runner.data.images import fashion_mnist_set
+from gan_runner.data.images import ImageDatasetConfig, fashion_mnist_set
 
 from conftest import TINY_TOY, needs_fmnist
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan_runner.config.schema import MetricsConfig, ToyDatasetConfig
-from gan_runner.data.toy import ToyPoints
-from gan_runner.io.runlog import read_rows
+from gan_runner.data.toy import ToyDatasetConfig, ToyPoints
 from gan_runner.metrics import stats
+from gan_runner.metrics.base import MetricsConfig
 from gan_runner.metrics.evaluate import Evaluator
+from gan_runner.storage.runlog import read_rows
 
 from conftest import TINY_TOY
 

@@ -20,8 +20,8 @@ from test_sample import TINY_STYLEGAN
 from gan_runner import __version__
 from gan_runner.cli import evaluate, export, sample
 from gan_runner.config.compose import as_dict, compose_config, validated
-from gan_runner.io.checkpoint import checkpoint_path, read_checkpoint
-from gan_runner.io.run_checkpoint import RunCheckpoint
+from gan_runner.storage.checkpoint import checkpoint_path, read_checkpoint
+from gan_runner.storage.run_checkpoint import RunCheckpoint
 from gan_runner.train.loop import Trainer
 
 from conftest import TINY_TOY, assert_same, needs_fmnist

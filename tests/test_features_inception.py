@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.metrics.features import build_extractor
 from gan_runner.metrics.features.inception import resize_pil_bicubic, resize_tf1_bilinear
 from gan_runner.metrics.features.random_weights import write_random_inception_weights

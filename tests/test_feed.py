@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_runner.config.schema import ImageDatasetConfig
 from gan_runner.data.feed import LoaderFeed, ResidentFeed, build_feed
-from gan_runner.data.images import ImageSet, PixelSet, in_memory
+from gan_runner.data.images import ImageDatasetConfig, ImageSet, PixelSet, in_memory
 from gan_runner.data.stream import BatchStream
-from gan_runner.io.runlog import read_rows
+from gan_runner.storage.runlog import read_rows
 
 from conftest import TINY_TOY
 

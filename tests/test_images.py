@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gan_runner.io.images import scatter
+from gan_runner.storage.images import scatter
 
 
 def test_a_scatter_frames_each_mode_so_samples_on_it_and_empty_modes_both_show():

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from gan_runner.io.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint
-from gan_runner.io.runlog import read_rows
+from gan_runner.storage.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint
+from gan_runner.storage.runlog import read_rows
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

@@ -28,7 +28,7 @@ from optuna.distributions import CategoricalDistribution, LogUniformDistribution
 
 from gan_runner.cli.train import apply_thread_limit, exit_after_stop, require_objective
 from gan_runner.config.store import register_configs
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.train.signals import REQUEUE, StopRequest
 
 from conftest import TINY_TOY

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import gan_runner.objectives.losses  # noqa: F401  (registers the losses)
-from gan_runner.config.schema import LossConfig
-from gan_runner.errors import UserError
-from gan_runner.objectives.base import LOSSES, AdversarialLoss
+from gan_runner.core.errors import UserError
+from gan_runner.objectives.base import LOSSES, AdversarialLoss, LossConfig
 
 ALL = ("ns", "minimax", "lsgan", "wgan", "wgan_gp", "hinge", "rsgan", "ragan")
 SMOOTHABLE = ("ns", "minimax")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.metrics import prdc
 from gan_runner.metrics.frechet import FeatureStats, frechet_distance
 from gan_runner.metrics.inception_score import inception_score

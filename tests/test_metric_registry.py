@@ -17,13 +17,13 @@ import pytest
 import torch
 
 from gan_runner.cli.evaluate import evaluate
-from gan_runner.config.schema import MetricsConfig, ToyDatasetConfig
-from gan_runner.errors import UserError
-from gan_runner.io.runlog import read_rows
+from gan_runner.core.errors import UserError
+from gan_runner.data.toy import ToyDatasetConfig
 from gan_runner.metrics.base import (
     METRICS,
     Compute,
     MetricContext,
+    MetricsConfig,
     Need,
     Outputs,
     Result,
@@ -31,7 +31,8 @@ from gan_runner.metrics.base import (
 )
 from gan_runner.metrics.evaluate import Evaluator
 from gan_runner.metrics.ranking import METRIC_KEYS, better
-from gan_runner.report.make import make_report
+from gan_runner.presentation.report.make import make_report
+from gan_runner.storage.runlog import read_rows
 
 from conftest import TINY_TOY
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_runner.config.schema import DCGANConfig, MLPConfig
-from gan_runner.errors import UserError
-from gan_runner.models.base import DataSpec
-from gan_runner.models.dcgan import build_dcgan
-from gan_runner.models.mlp import build_mlp
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.dcgan import DCGANConfig, build_dcgan
+from gan_runner.models.mlp import MLPConfig, build_mlp
 
 
 @pytest.mark.parametrize("resolution", [8, 16, 32, 64, 128])

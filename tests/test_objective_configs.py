@@ -8,11 +8,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from gan_runner.config.schema import LossConfig
 from gan_runner.config.store import register_configs
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.objectives import losses, regularizers  # noqa: F401  (they register themselves)
-from gan_runner.objectives.base import LOSSES, REGULARIZERS
+from gan_runner.objectives.base import LOSSES, REGULARIZERS, LossConfig
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 LOSS_OPTIONS = sorted(path.stem for path in (CONF / "loss").glob("*.yaml"))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gan_runner.config.schema import OptimizerConfig
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.train.optim import build_optimizer, lr_factor, scale_lr
 
 

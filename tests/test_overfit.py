@@ -12,11 +12,10 @@ from PIL import Image
 from torch import Tensor, nn
 
 from gan_runner.config.compose import compose_config, validated
-from gan_runner.config.schema import ImageDatasetConfig
+from gan_runner.core.errors import UserError
 from gan_runner.data.datasets import DATASETS
-from gan_runner.data.images import ImageSet, heldout_indices, subset_indices
-from gan_runner.errors import UserError
-from gan_runner.io.runlog import read_rows
+from gan_runner.data.images import ImageDatasetConfig, ImageSet, heldout_indices, subset_indices
+from gan_runner.storage.runlog import read_rows
 from gan_runner.train.overfit import OverfitProbe, heldout_set, overfit_probe
 
 from conftest import TINY_FMNIST, needs_fmnist

@@ -12,11 +12,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch.func import jacfwd
 
-from gan_runner.config.schema import DCGANConfig
 from gan_runner.config.store import register_configs
-from gan_runner.errors import UserError
-from gan_runner.models.base import DataSpec
-from gan_runner.models.dcgan import build_dcgan
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.dcgan import DCGANConfig, build_dcgan
 from gan_runner.models.stylegan2 import Generator, StyleGAN2Config, build_stylegan2
 from gan_runner.objectives.base import REGULARIZERS, GBatch
 from gan_runner.objectives.path_length import PathLengthConfig, PathLengthPenalty

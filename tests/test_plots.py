@@ -11,7 +11,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
 
-from gan_runner.io.plots import (
+from gan_runner.presentation.plots import (
     captioned,
     colour,
     line_chart,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import load_checkpoint, save_checkpoint
+from gan_runner.core.errors import UserError
+from gan_runner.storage.checkpoint import load_checkpoint, save_checkpoint
 
 from conftest import TINY_TOY
 

@@ -10,13 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_runner.augment.base import DAugment
-from gan_runner.config.schema import LossConfig, RegularizerConfig
-from gan_runner.errors import UserError
-from gan_runner.objectives.base import REGULARIZERS, DBatch
+from gan_runner.core.errors import UserError
+from gan_runner.objectives.base import REGULARIZERS, DBatch, LossConfig, RegularizerConfig
 from gan_runner.objectives.losses import non_saturating
 from gan_runner.objectives.regularizers import BCRConfig, flip_translate, lazy_optimizer_params
 from gan_runner.objectives.tricks import clip_weights, instance_noise, instance_noise_std
-from gan_runner.train.phases import Critic, StepParts, build_phases
+from gan_runner.train.phases import AugmentedCritic, StepParts, build_phases
 
 W = torch.tensor([1.0, 2.0, 2.0, 0.0], dtype=torch.float64)  # ||W|| = 3
 
@@ -160,7 +159,7 @@ def test_lazy_penalties_run_every_k_steps_with_gain_k_and_eager_ones_join_the_ma
     # r1 with gamma 10 every 16 steps (StyleGAN2) and gp with lambda 10 every step
     regs = [build("r1", RegularizerConfig(weight=10.0, every=16)),
             build("gp", RegularizerConfig(weight=10.0, every=1))]
-    parts = StepParts(nn.Identity(), Critic(nn.Identity(), DAugment()),
+    parts = StepParts(nn.Identity(), AugmentedCritic(nn.Identity(), DAugment()),
                       non_saturating(LossConfig()), regs)
     phases = {phase.name: phase for phase in build_phases(parts)}
     assert (phases["D_main"].every, phases["D_main"].terms) == (1, {"d_loss": 1.0, "gp": 10.0})

@@ -16,13 +16,13 @@ from matplotlib.colors import to_rgb
 from PIL import Image
 from rich.table import Table
 
-from gan_runner.errors import UserError
-from gan_runner.io.plots import colour
-from gan_runner.io.terminal import console_for
-from gan_runner.report.charts import metric_charts, train_charts
-from gan_runner.report.make import make_report
-from gan_runner.report.runs import load_runs
-from gan_runner.report.table import build_table
+from gan_runner.core.errors import UserError
+from gan_runner.presentation.plots import colour
+from gan_runner.presentation.report.charts import metric_charts, train_charts
+from gan_runner.presentation.report.make import make_report
+from gan_runner.presentation.report.runs import load_runs
+from gan_runner.presentation.report.table import build_table
+from gan_runner.presentation.terminal import console_for
 
 from conftest import TINY_TOY
 

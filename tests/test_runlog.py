@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_runner.io.runlog import RunLog, read_rows
+from gan_runner.storage.runlog import RunLog, read_rows
 
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator")

@@ -24,10 +24,10 @@ from test_cli import assert_one_line_error, run
 from gan_runner.cli import evaluate, export, sample
 from gan_runner.cli.errors import run_reporting_errors
 from gan_runner.config.compose import as_dict, compose_config, validated
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import FORMAT, checkpoint_path, frame, load_checkpoint
-from gan_runner.io.run_checkpoint import RunCheckpoint
+from gan_runner.core.errors import UserError
 from gan_runner.metrics.features.weights import load_state_dict
+from gan_runner.storage.checkpoint import FORMAT, checkpoint_path, frame, load_checkpoint
+from gan_runner.storage.run_checkpoint import RunCheckpoint
 from gan_runner.train.loop import Trainer
 
 from conftest import TINY_TOY

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from gan_runner.cli.sample import main
-from gan_runner.config.schema import DCGANConfig
-from gan_runner.errors import UserError
-from gan_runner.io.runlog import RunLog
-from gan_runner.models.base import MODELS, DataSpec
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.base import MODELS
+from gan_runner.models.dcgan import DCGANConfig
 from gan_runner.models.latents import (
     interpolation,
     latents_for_seeds,
@@ -26,6 +26,7 @@ from gan_runner.models.latents import (
 )
 from gan_runner.models.stylegan2 import StyleGAN2Config, build_stylegan2
 from gan_runner.models.stylegan2.layers import NoiseInjection
+from gan_runner.storage.runlog import RunLog
 
 from conftest import TINY_FMNIST, TINY_TOY, needs_fmnist
 

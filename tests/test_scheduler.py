@@ -12,9 +12,9 @@ from test_step import parts
 
 from gan_runner.augment.base import DAugment
 from gan_runner.config.compose import compose_config, validated
-from gan_runner.config.schema import RegularizerConfig
-from gan_runner.errors import UserError
-from gan_runner.train.phases import Critic, Phase, StepParts, Task, build_phases
+from gan_runner.core.errors import UserError
+from gan_runner.objectives.base import RegularizerConfig
+from gan_runner.train.phases import AugmentedCritic, Phase, StepParts, Task, build_phases
 from gan_runner.train.scheduler import StepScheduler
 from gan_runner.train.streams import HostLanes, Placement, plan_lanes, resolve_lane_count
 
@@ -273,7 +273,7 @@ def test_eval_history_travels_in_the_checkpoint(make_trainer):
 
 
 def _rows(trainer) -> list[dict[str, Any]]:
-    from gan_runner.io.runlog import read_rows
+    from gan_runner.storage.runlog import read_rows
 
     return read_rows(trainer.run_dir / "metrics.jsonl")
 
@@ -290,7 +290,7 @@ class CountingLinear(torch.nn.Linear):
 
 def test_main_losses_use_the_fast_d_and_penalties_the_plain_one():
     plain, fast = CountingLinear(), CountingLinear()
-    critic = Critic(plain, DAugment(), fast_D=fast)
+    critic = AugmentedCritic(plain, DAugment(), fast_D=fast)
     critic.main(torch.zeros(1, 2))
     critic(torch.zeros(1, 2))
     assert (fast.calls, plain.calls) == (1, 1)

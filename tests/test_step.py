@@ -7,11 +7,10 @@ import torch
 from torch import nn
 
 from gan_runner.augment.base import DAugment
-from gan_runner.config.schema import LossConfig, RegularizerConfig
-from gan_runner.errors import UserError
-from gan_runner.objectives.base import LOSSES, REGULARIZERS
+from gan_runner.core.errors import UserError
+from gan_runner.objectives.base import LOSSES, REGULARIZERS, LossConfig, RegularizerConfig
 from gan_runner.train.ema import ema_beta, update_ema
-from gan_runner.train.phases import Critic, Phase, StepParts, Task, build_phases
+from gan_runner.train.phases import AugmentedCritic, Phase, StepParts, Task, build_phases
 from gan_runner.train.scheduler import StepScheduler
 from gan_runner.train.watch import FailureWatch
 
@@ -19,7 +18,7 @@ from gan_runner.train.watch import FailureWatch
 def parts(regs: dict[str, RegularizerConfig], loss: str = "ns") -> StepParts:
     G, D = nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
     G.z_dim = 2
-    return StepParts(G, Critic(D, DAugment()), LOSSES.get(loss)(LossConfig(name=loss)),
+    return StepParts(G, AugmentedCritic(D, DAugment()), LOSSES.get(loss)(LossConfig(name=loss)),
                      [REGULARIZERS.get(n)(n, c) for n, c in regs.items()], batch_size=4)
 
 

@@ -14,8 +14,9 @@ from hydra import compose, initialize_config_dir
 
 from gan_runner.cli.train import validated
 from gan_runner.config.store import register_configs
-from gan_runner.errors import UserError
-from gan_runner.models.base import MODELS, DataSpec
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.base import MODELS
 from gan_runner.models.stylegan2 import (
     Generator,
     StyleGAN2Config,

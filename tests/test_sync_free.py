@@ -18,7 +18,7 @@ import torch
 from test_scheduler import poison_d_loss
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from gan_runner.io.runlog import read_rows
+from gan_runner.storage.runlog import read_rows
 
 from conftest import TINY_FMNIST, TINY_TOY, needs_fmnist
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import list_checkpoints
-from gan_runner.io.run_checkpoint import RunCheckpoint
-from gan_runner.io.runlog import read_rows
+from gan_runner.core.errors import UserError
+from gan_runner.storage.checkpoint import list_checkpoints
+from gan_runner.storage.run_checkpoint import RunCheckpoint
+from gan_runner.storage.runlog import read_rows
 
 from conftest import TINY_FMNIST, TINY_TOY, assert_same, needs_fmnist
 

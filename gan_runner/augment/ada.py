@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_runner.augment.base import AUGMENTS, DAugment
+from gan_runner.augment.base import AUGMENTS, AugmentConfig, DAugment
 from gan_runner.augment.controller import AdaController
-from gan_runner.config.schema import AugmentConfig, require, require_choice
+from gan_runner.core.checks import require, require_choice
 
 GEOMETRIC_OPS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
 COLOR_OPS = ("brightness", "contrast", "lumaflip", "hue", "saturation")

@@ -10,12 +10,19 @@ resume (p and the controller's accumulators).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
-from gan_runner.config.schema import AugmentConfig
-from gan_runner.registry import Registry
+from gan_runner.core.registry import Registry
+
+
+@dataclass
+class AugmentConfig:
+    """What D sees: ``none`` here; ADA and DiffAugment add their options."""
+
+    name: str = "none"
 
 
 class DAugment(nn.Module):

@@ -34,7 +34,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gan_runner.devices import HostCopy
+from gan_runner.core.devices import HostCopy
 
 
 def ada_step(batch_size: int, interval: int, ada_kimg: float) -> float:

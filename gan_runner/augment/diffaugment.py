@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_runner.augment.base import AUGMENTS, DAugment
-from gan_runner.config.schema import AugmentConfig, require
+from gan_runner.augment.base import AUGMENTS, AugmentConfig, DAugment
+from gan_runner.core.checks import require
 
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5

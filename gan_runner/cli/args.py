@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 
 @dataclass(frozen=True)

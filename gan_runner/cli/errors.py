@@ -19,7 +19,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_runner.config.schema import unknown_setting
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2

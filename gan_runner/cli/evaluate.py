@@ -21,13 +21,12 @@ from rich.table import Table
 
 from gan_runner.cli.args import Arg, parse_args
 from gan_runner.cli.errors import run_reporting_errors
-from gan_runner.config.schema import ImageDatasetConfig, MetricsConfig
-from gan_runner.data.images import IMAGE_SUFFIXES, image_folder_set
-from gan_runner.errors import UserError
-from gan_runner.io.generator_file import load_generator
-from gan_runner.metrics.base import registered
+from gan_runner.core.devices import select_device
+from gan_runner.core.errors import UserError
+from gan_runner.data.images import IMAGE_SUFFIXES, ImageDatasetConfig, image_folder_set
+from gan_runner.metrics.base import MetricsConfig, registered
 from gan_runner.metrics.evaluate import Evaluator
-from gan_runner.train.build import select_device
+from gan_runner.storage.generator_file import load_generator
 
 USAGE = ("usage: gan-eval ckpt=PATH [metrics=fid,kid] [num_fakes=N] [psi=1.0]\n"
          "       gan-eval real=DIR fake=DIR [metrics=fid,kid] [features=inception]")

@@ -2,7 +2,7 @@
 
 ``gan-export ckpt=outputs/.../checkpoints/ckpt-000100000.pt out=G.safetensors``
 The file holds the generator's weights and, as metadata, what rebuilds and describes it
-(``gan_runner.io.generator_file``); ``gan-sample`` and ``gan-eval`` read it in ``ckpt=``. It is
+(``gan_runner.storage.generator_file``); ``gan-sample`` and ``gan-eval`` read it in ``ckpt=``. It is
 a fraction of the checkpoint's size: no D, no optimizer state, no random state.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from gan_runner.cli.args import Arg, parse_args
 from gan_runner.cli.errors import run_reporting_errors
-from gan_runner.errors import UserError
-from gan_runner.io.generator_file import export_generator
-from gan_runner.io.run_checkpoint import RunCheckpoint
+from gan_runner.core.errors import UserError
+from gan_runner.storage.generator_file import export_generator
+from gan_runner.storage.run_checkpoint import RunCheckpoint
 
 USAGE = "usage: gan-export ckpt=PATH out=G.safetensors"
 SPEC = {

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from gan_runner.cli.args import Arg, parse_args
 from gan_runner.cli.errors import run_reporting_errors
-from gan_runner.errors import UserError
-from gan_runner.io.terminal import console_for
-from gan_runner.report.make import make_report
-from gan_runner.report.write import rich_table
+from gan_runner.core.errors import UserError
+from gan_runner.presentation.report.make import make_report
+from gan_runner.presentation.report.write import rich_table
+from gan_runner.presentation.terminal import console_for
 
 USAGE = "usage: gan-report PATH [out=DIR]   (PATH: a run directory or a folder of runs)"
 SPEC = {"out": Arg(Path, None, "where to write the report (default: PATH/report)")}

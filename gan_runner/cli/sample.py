@@ -18,10 +18,9 @@ import torch
 
 from gan_runner.cli.args import Arg, parse_args, parse_seeds
 from gan_runner.cli.errors import run_reporting_errors
+from gan_runner.core.devices import select_device
+from gan_runner.core.errors import UserError
 from gan_runner.data.datasets import to_uint8
-from gan_runner.errors import UserError
-from gan_runner.io.generator_file import TrainedGenerator, load_generator
-from gan_runner.io.images import image_grid, samples_picture, save_png
 from gan_runner.models.latents import (
     STYLE_RANGES,
     has_mapping,
@@ -31,7 +30,8 @@ from gan_runner.models.latents import (
     style_layers,
     style_mixing,
 )
-from gan_runner.train.build import select_device
+from gan_runner.storage.generator_file import TrainedGenerator, load_generator
+from gan_runner.storage.images import image_grid, samples_picture, save_png
 
 USAGE = "usage: gan-sample ckpt=PATH [mode=grid|mixing|interp] [key=value ...]"
 MODES = ("grid", "mixing", "interp")

@@ -18,12 +18,14 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from rich.console import Console
 
 from gan_runner.cli.errors import exit_on_user_error, run_reporting_errors
 from gan_runner.config.compose import as_dict, validated
 from gan_runner.config.store import register_configs
-from gan_runner.errors import UserError
-from gan_runner.train.build import select_device
+from gan_runner.core.devices import select_device
+from gan_runner.core.errors import UserError
+from gan_runner.presentation.timeline import timeline_table
 from gan_runner.train.distributed import process_group
 from gan_runner.train.signals import REQUEUE
 
@@ -70,7 +72,11 @@ def train_task(cfg: DictConfig) -> Any:
     train_cfg = validated(cfg)
     with process_group(select_device(train_cfg.trainer.device)) as world:
         run_dir = world.share(Path(runtime.output_dir))  # rank 0's (see torchrun_overrides)
-        summary = Trainer(train_cfg, run_dir, as_dict(cfg), choices).run()
+        trainer = Trainer(train_cfg, run_dir, as_dict(cfg), choices)
+        summary = trainer.run()
+    if train_cfg.trainer.progress and trainer.timings and world.is_main:
+        Console(stderr=True).print(timeline_table(
+            trainer.timings, f"step timeline, ms per call ({trainer.scheduler.lanes.count} lanes)"))
     if summary["exit_status"]:  # stopped by a signal after saving a checkpoint
         exit_after_stop(summary)
     return summary.get("objective")

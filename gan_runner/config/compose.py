@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.config.schema import TrainConfig, unknown_setting
 from gan_runner.config.store import register_configs
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 
 from gan_runner.config.schema import TrainConfig
-from gan_runner.registry import Registry
+from gan_runner.core.registry import Registry
 
 _stored = False
 

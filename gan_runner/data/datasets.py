@@ -13,8 +13,16 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from gan_runner.models.base import DataSpec
-from gan_runner.registry import Registry
+from gan_runner.core.checks import require
+from gan_runner.core.registry import Registry
+from gan_runner.core.spec import DataSpec
+
+
+def require_penalty_weights(dataset: Any) -> None:
+    """Both dataset kinds carry the weights regularizer=r1|r2|gp start from, scaled to the data."""
+    for key in ("r1_gamma", "gp_lambda"):
+        value = getattr(dataset, key)
+        require(value >= 0, f"dataset.{key}", value, "a non-negative weight")
 
 
 class RealData(Protocol):

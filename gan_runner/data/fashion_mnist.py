@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_runner.core.errors import UserError
+from gan_runner.core.paths import cache_base
 from gan_runner.data.idx import read_idx
-from gan_runner.errors import UserError
-from gan_runner.paths import cache_base
 
 DEBIAN_ROOT = Path("/usr/share/datasets/fashion-mnist")
 _FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}

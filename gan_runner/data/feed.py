@@ -22,10 +22,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from gan_runner.core.devices import to_device
+from gan_runner.core.errors import UserError
 from gan_runner.data.datasets import RealData
 from gan_runner.data.stream import BatchStream
-from gan_runner.devices import to_device
-from gan_runner.errors import UserError
 
 Slice = Callable[[Tensor], Tensor]  # this rank's share of a global batch (``World.local_slice``)
 

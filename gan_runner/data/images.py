@@ -9,19 +9,53 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import Tensor
 
-from gan_runner.config.schema import ImageDatasetConfig
+from gan_runner.core.checks import require, require_choice
+from gan_runner.core.errors import UserError
+from gan_runner.core.paths import cache_base
+from gan_runner.core.spec import DataSpec
 from gan_runner.data import fashion_mnist
-from gan_runner.data.datasets import DATASETS, to_float
-from gan_runner.errors import UserError
-from gan_runner.models.base import DataSpec
-from gan_runner.paths import cache_base
+from gan_runner.data.datasets import DATASETS, require_penalty_weights, to_float
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601: RGB -> gray, here and in the classifier's input
+
+
+@dataclass
+class ImageDatasetConfig:
+    """An image set, fitted to ``resolution`` x ``resolution`` and scaled to [-1, 1]."""
+
+    name: str = MISSING
+    root: str | None = None
+    split: str = "train"
+    resolution: int = 32
+    channels: int = 1  # image_folder converts to this many channels; fixed by the others
+    fit: str = "pad"  # pad | resize | center_crop: how a non-matching image becomes square
+    max_images: int | None = None
+    subset_seed: int = 0
+    download: bool = False
+    hflip: bool = False  # dataset x-flip augmentation (doubles the effective set, as in ADA)
+    heldout: int = 0  # images outside the max_images subset kept for the r_v diagnostic
+    r1_gamma: float = 10.0  # the R1/R2 weight that regularizer=r1|r2 start from (StyleGAN's)
+    gp_lambda: float = 10.0  # the weight regularizer=gp starts from (WGAN-GP's)
+
+    def __post_init__(self) -> None:
+        require_choice("dataset.split", self.split, ("train", "test"))
+        require(4 <= self.resolution <= 4096, "dataset.resolution", self.resolution,
+                "a side length in pixels between 4 and 4096")
+        require(self.channels in (1, 3), "dataset.channels", self.channels, "1 or 3")
+        require_choice("dataset.fit", self.fit, ("pad", "resize", "center_crop"))
+        require(self.max_images is None or self.max_images > 0, "dataset.max_images",
+                self.max_images, "a positive count or null for all images")
+        require(self.heldout >= 0, "dataset.heldout", self.heldout, "a non-negative count")
+        require_penalty_weights(self)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -55,7 +89,7 @@ def match_channels(images: Tensor, channels: int) -> Tensor:
         return images
     if channels == 3:
         return images.expand(-1, 3, -1, -1).contiguous()
-    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    weights = torch.tensor(LUMA).view(1, 3, 1, 1)
     return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
 
 

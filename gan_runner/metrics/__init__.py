@@ -10,6 +10,6 @@ package here, whatever its name, makes the registry complete as soon as anything
 ``gan_runner.metrics`` is imported, and a new metric module needs no list to be entered in.
 """
 
-from gan_runner.registry import import_submodules
+from gan_runner.core.registry import import_submodules
 
 import_submodules(__name__, __path__)

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
-from gan_runner.registry import Registry
+from gan_runner.core.checks import require, require_choice
+from gan_runner.core.registry import Registry
 
 if TYPE_CHECKING:
-    from gan_runner.config.schema import MetricsConfig
     from gan_runner.data.datasets import RealData
 
 T = TypeVar("T")
@@ -128,3 +128,55 @@ def register_metric(name: str, *declared: Result, needs: Iterable[Need] = ("feat
         return compute
 
     return add
+
+
+@dataclass
+class MetricsConfig:
+    """Evaluation of the EMA generator: during training every ``every_kimg``, and by gan-eval.
+
+    ``num_fakes`` is the cheap periodic proxy (e.g. 10k); ``final_num_fakes`` (e.g. 50k, the
+    papers' count) is used once at the end of training. Real features come from the whole
+    ``real_split`` of the training dataset (no subset, no flips) and are cached on disk.
+    """
+
+    names: list[str] = field(default_factory=list)  # registered metrics, as gan-eval --help lists
+    every_kimg: float = 0.0  # 0 disables periodic evaluation
+    features: str = "auto"  # auto | inception | fmnist | toy
+    num_fakes: int = 10_000
+    final_num_fakes: int | None = None  # null: no separate final evaluation
+    num_reals: int | None = None  # null: the whole split
+    real_split: str = "train"
+    # Inception's input resize: tf_bilinear (TF1 / torch-fidelity), clean (PIL bicubic, as
+    # clean-fid) or torch_bilinear (pytorch-fid); checked against the table in inception.py
+    resize: str = "tf_bilinear"
+    inception_weights: str | None = None
+    cache_dir: str | None = None  # real-feature cache; null: $GAN_RUNNER_CACHE or ~/.cache
+    best: str = ""  # keep the checkpoint with the best value of this metric (e.g. fid)
+    psi: float = 1.0
+    batch_size: int = 250
+    seed: int = 0  # latents of the fakes: the same images at every evaluation
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
+    pr_k: int = 3
+    dc_k: int = 5
+
+    def __post_init__(self) -> None:
+        for name in self.names:
+            require(name in METRICS, "metrics.names", list(self.names),
+                    "names from " + ", ".join(metric.name for metric in registered()))
+        require(self.every_kimg >= 0, "metrics.every_kimg", self.every_kimg,
+                "a non-negative interval in kimg (0 = off)")
+        require_choice("metrics.features", self.features, ("auto", "inception", "fmnist", "toy"))
+        require_choice("metrics.real_split", self.real_split, ("train", "test"))
+        for key in ("num_fakes", "batch_size", "kid_subsets", "is_splits", "pr_k", "dc_k"):
+            value = getattr(self, key)
+            require(value > 0, f"metrics.{key}", value, "a positive count")
+        require(self.kid_subset_size >= 2, "metrics.kid_subset_size", self.kid_subset_size,
+                "at least 2")
+        for key in ("final_num_fakes", "num_reals"):
+            value = getattr(self, key)
+            require(value is None or value > 1, f"metrics.{key}", value, "a count > 1 or null")
+        rankable = rankable_keys()
+        require(self.best in ("", *rankable), "metrics.best", self.best,
+                "empty or one of " + ", ".join(rankable))

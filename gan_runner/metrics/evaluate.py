@@ -14,10 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan_runner.config.schema import MetricsConfig
+from gan_runner.core.errors import UserError
 from gan_runner.data.datasets import DATASETS, RealData, to_uint8
-from gan_runner.errors import UserError
-from gan_runner.metrics.base import Metric, MetricContext, Need, Outputs, registered
+from gan_runner.metrics.base import Metric, MetricContext, MetricsConfig, Need, Outputs, registered
 from gan_runner.metrics.features import build_extractor
 from gan_runner.metrics.features.base import FeatureExtractor
 from gan_runner.metrics.stats import extract, extractor_input, real_features

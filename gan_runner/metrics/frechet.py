@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
+from gan_runner.core.paths import atomic_write
 from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
-from gan_runner.paths import atomic_write
 
 # Rows converted to float64 at a time: bounds the extra memory of from_features to a few
 # hundred MB even for 50k x 2048 float32 features.

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
 from gan_runner.metrics.frechet import check_feature_pair
 

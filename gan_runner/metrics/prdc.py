@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
 from gan_runner.metrics.frechet import check_feature_pair
 

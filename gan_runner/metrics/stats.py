@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from gan_runner.core.paths import atomic_write, cache_base
 from gan_runner.data.datasets import RealData
 from gan_runner.metrics.features.base import FeatureExtractor
-from gan_runner.paths import atomic_write, cache_base
 
 CACHE_VERSION = 1
 

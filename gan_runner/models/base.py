@@ -15,24 +15,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gan_runner.devices import to_device
-from gan_runner.errors import UserError
-from gan_runner.registry import Registry
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """The shape of one sample: (C, H, W) for images, (dim,) for points."""
-
-    shape: tuple[int, ...]
-
-    @property
-    def is_image(self) -> bool:
-        return len(self.shape) == 3
-
-    @property
-    def resolution(self) -> int:
-        return self.shape[-1]
+from gan_runner.core.devices import to_device
+from gan_runner.core.errors import UserError
+from gan_runner.core.registry import Registry
+from gan_runner.core.spec import DataSpec
 
 
 @dataclass

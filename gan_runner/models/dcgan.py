@@ -8,13 +8,33 @@ last hidden layer has ``channels`` maps and each octave down doubles them (the p
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from gan_runner.config.schema import DCGANConfig
-from gan_runner.errors import UserError
-from gan_runner.models.base import MODELS, DataSpec, GanPair
+from gan_runner.core.checks import require
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.base import MODELS, GanPair
 from gan_runner.models.layers import dcgan_init, maybe_spectral
+
+
+@dataclass
+class DCGANConfig:
+    """DCGAN G/D whose depth follows the resolution: one up/down-sampling block per octave."""
+
+    name: str = "dcgan"
+    z_dim: int = 100
+    channels: int = 64  # width of the last hidden layer (ngf/ndf); doubles per octave down
+    max_channels: int = 512
+    spectral_norm: bool = False  # on D
+    d_batchnorm: bool = False  # off by default: batch norm in D breaks gradient penalties
+
+    def __post_init__(self) -> None:
+        require(self.z_dim > 0, "model.z_dim", self.z_dim, "a positive latent size")
+        require(self.channels > 0, "model.channels", self.channels, "a positive width")
+        require(self.max_channels >= self.channels, "model.max_channels", self.max_channels,
+                f"at least model.channels={self.channels}")
 
 
 def _width(cfg: DCGANConfig, resolution: int, side: int) -> int:

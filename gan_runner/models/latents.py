@@ -14,7 +14,7 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.models.base import generate
 
 STYLE_RANGES = ("coarse", "middle", "fine")

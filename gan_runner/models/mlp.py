@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
-from gan_runner.config.schema import MLPConfig
-from gan_runner.errors import UserError
-from gan_runner.models.base import MODELS, DataSpec, GanPair
+from gan_runner.core.checks import require
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.base import MODELS, GanPair
 from gan_runner.models.layers import maybe_spectral
+
+
+@dataclass
+class MLPConfig:
+    """Fully connected G and D for low-dimensional data (the 2-D toy sets)."""
+
+    name: str = "mlp"
+    z_dim: int = 16
+    hidden: int = 256
+    layers: int = 3
+    spectral_norm: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.z_dim > 0, "model.z_dim", self.z_dim, "a positive latent size")
+        require(self.hidden > 0, "model.hidden", self.hidden, "a positive width")
+        require(self.layers >= 1, "model.layers", self.layers, "at least 1 hidden layer")
 
 
 class MLPGenerator(nn.Module):

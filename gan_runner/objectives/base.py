@@ -18,8 +18,40 @@ from typing import Protocol
 
 from torch import Tensor, nn
 
-from gan_runner.config.schema import RegularizerConfig
-from gan_runner.registry import Registry
+from gan_runner.core.checks import require
+from gan_runner.core.registry import Registry
+
+
+@dataclass
+class LossConfig:
+    """The adversarial loss and the tricks that act on it."""
+
+    name: str = "ns"
+    real_label: float = 1.0  # one-sided label smoothing: 0.9 as in Salimans et al. 2016
+    clip: float = 0.01  # WGAN critic weight clipping to [-clip, clip]
+    instance_noise_std: float = 0.0  # std of Gaussian noise added to every D input at kimg 0
+    instance_noise_kimg: float = 100.0  # the noise decays linearly to 0 over this many kimg
+
+    def __post_init__(self) -> None:
+        require(0.5 < self.real_label <= 1.0, "loss.real_label", self.real_label,
+                "a target in (0.5, 1], e.g. 0.9 for one-sided label smoothing")
+        require(self.clip > 0, "loss.clip", self.clip, "a positive clipping bound")
+        require(self.instance_noise_std >= 0, "loss.instance_noise_std",
+                self.instance_noise_std, "a non-negative std")
+        require(self.instance_noise_kimg > 0, "loss.instance_noise_kimg",
+                self.instance_noise_kimg, "a positive duration in kimg")
+
+
+@dataclass
+class RegularizerConfig:
+    """One penalty term; ``every`` > 1 applies it lazily (StyleGAN2), scaled by ``every``."""
+
+    weight: float = 10.0
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.weight >= 0, "regularizer.weight", self.weight, "a non-negative weight")
+        require(self.every >= 1, "regularizer.every", self.every, "an interval of at least 1")
 
 
 @dataclass(frozen=True)
@@ -49,10 +81,15 @@ class DBatch:
 
 @dataclass(frozen=True)
 class GBatch:
-    """What a G-side regularizer may look at: the generator and a batch size to sample."""
+    """What a G-side regularizer may look at: the generator and a batch size to sample.
+
+    ``mean_over_ranks`` replaces each tensor by its mean over the processes of a multi-process
+    run (a statistic that must stay the same on every rank); the loop passes its own, so this
+    layer needs nothing of the training package."""
 
     generator: nn.Module
     batch_size: int
+    mean_over_ranks: Callable[[list[Tensor]], None] = lambda tensors: None
 
 
 LOSSES: Registry[Callable[..., AdversarialLoss]] = Registry("loss", group="loss")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_runner.config.schema import LossConfig, require
-from gan_runner.objectives.base import LOSSES, AdversarialLoss
+from gan_runner.core.checks import require
+from gan_runner.objectives.base import LOSSES, AdversarialLoss, LossConfig
 
 
 def _no_label_smoothing(cfg: LossConfig) -> None:

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gan_runner.config.schema import RegularizerConfig, require
-from gan_runner.errors import UserError
+from gan_runner.core.checks import require
+from gan_runner.core.errors import UserError
 from gan_runner.models.base import sample_latents
-from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, GBatch
-from gan_runner.train.distributed import current
+from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, GBatch, RegularizerConfig
 
 
 @dataclass
@@ -75,7 +74,7 @@ class PathLengthPenalty(ConfiguredPenalty, nn.Module):
         directions = torch.randn_like(images) / math.sqrt(height * width)
         lengths = path_lengths(images, ws, directions)
         batch_mean = lengths.detach().mean().to(self.mean.dtype)
-        current().mean_([batch_mean])  # over every rank's samples: ``a`` stays the same on all
+        batch.mean_over_ranks([batch_mean])  # every rank's samples: ``a`` stays the same on all
         target = self.mean.lerp(batch_mean, self.cfg.decay)
         self.mean.copy_(target)
         return (lengths - target).square().mean()

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gan_runner.config.schema import RegularizerConfig, require
-from gan_runner.errors import UserError
-from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, DBatch
+from gan_runner.core.checks import require
+from gan_runner.core.errors import UserError
+from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, DBatch, RegularizerConfig
 
 PenaltyFn = Callable[[DBatch, Any], Tensor]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gan_runner.config.schema import LossConfig
+from gan_runner.objectives.base import LossConfig
 
 
 @torch.no_grad()

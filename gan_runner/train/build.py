@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-
 from gan_runner.augment.base import AUGMENTS, DAugment
 from gan_runner.config.schema import TrainConfig
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
 from gan_runner.data.datasets import DATASETS, RealData
-from gan_runner.errors import UserError
-from gan_runner.models.base import MODELS, DataSpec, GanPair
+from gan_runner.models.base import MODELS, GanPair
 from gan_runner.objectives.base import LOSSES, REGULARIZERS, AdversarialLoss, Regularizer
-
-
-def select_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("trainer.device=cuda but no CUDA GPU is visible",
-                        "use trainer.device=auto or trainer.device=cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def build_data(cfg: TrainConfig) -> RealData:

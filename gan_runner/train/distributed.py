@@ -34,8 +34,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gan_runner.errors import UserError
-from gan_runner.rng import restore_rng, seed_everything
+from gan_runner.core.errors import UserError
+from gan_runner.core.rng import restore_rng, seed_everything
 
 T = TypeVar("T")
 # every collective waits this long for the slowest rank: long enough for rank 0 to run an

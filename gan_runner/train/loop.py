@@ -17,32 +17,30 @@ from signal import Signals
 from typing import TYPE_CHECKING, Any
 
 import torch
-from rich.console import Console
 from torch import Tensor, nn
 
 from gan_runner import __version__
 from gan_runner.config.schema import TrainConfig
+from gan_runner.core.devices import select_device, to_device
+from gan_runner.core.errors import UserError
+from gan_runner.core.rng import capture_rng, seed_everything
 from gan_runner.data.datasets import RealData
 from gan_runner.data.feed import build_feed
 from gan_runner.data.stream import BatchStream
-from gan_runner.devices import to_device
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import checkpoint_path, list_checkpoints, prune
-from gan_runner.io.images import samples_picture, save_png
-from gan_runner.io.progress import TrainingProgress
-from gan_runner.io.run_checkpoint import RunCheckpoint, latest_run_checkpoint
-from gan_runner.io.runlog import RunLog
-from gan_runner.io.timeline import timeline_table
 from gan_runner.metrics.ranking import METRIC_KEYS, better
 from gan_runner.models.base import sample_latents
 from gan_runner.objectives.tricks import clip_weights, instance_noise_std
-from gan_runner.rng import capture_rng, seed_everything
+from gan_runner.storage.checkpoint import checkpoint_path, list_checkpoints, prune
+from gan_runner.storage.images import samples_picture, save_png
+from gan_runner.storage.run_checkpoint import RunCheckpoint, latest_run_checkpoint
+from gan_runner.storage.runlog import RunLog
 from gan_runner.train import build, distributed
 from gan_runner.train.ema import ema_beta, update_ema
 from gan_runner.train.nonfinite import NonFiniteCounter
 from gan_runner.train.optim import build_optimizer, grad_norm, lr_factor, scale_lr
 from gan_runner.train.overfit import overfit_probe
-from gan_runner.train.phases import Critic, Phase, StepParts, build_phases, lazy_intervals
+from gan_runner.train.phases import AugmentedCritic, Phase, StepParts, build_phases, lazy_intervals
+from gan_runner.train.progress import TrainingProgress
 from gan_runner.train.scheduler import StepScheduler, TaskTiming
 from gan_runner.train.signals import StopRequest
 from gan_runner.train.speed import Compiled, autocast, gradient_scaler, memory_format, set_tf32
@@ -68,7 +66,7 @@ class Trainer:
                  choices: dict[str, str] | None = None) -> None:
         self.cfg, self.run_dir, self.config_dict = cfg, run_dir, config_dict
         self.choices = choices or {}
-        self.device = build.select_device(cfg.trainer.device)
+        self.device = select_device(cfg.trainer.device)
         self.world = distributed.current()  # the ranks that torchrun started (or just this one)
         local_batch = self.world.local_batch(cfg.trainer.batch_size)
         self.data: RealData = build.build_data(cfg)  # draws from its own seeded generators
@@ -111,9 +109,10 @@ class Trainer:
         def fast(module: nn.Module) -> nn.Module | None:
             return Compiled(module, trainer.compile_mode) if trainer.compile else None
 
-        self.critic = Critic(D, augment, fast_D=fast(D))
+        self.critic = AugmentedCritic(D, augment, fast_D=fast(D))
         self.phases = build_phases(StepParts(G, self.critic, self.loss, self.regularizers,
-                                             local_batch, fast_G=fast(G)))
+                                             local_batch, fast_G=fast(G),
+                                             mean_over_ranks=self.world.mean_))
         self.scheduler = StepScheduler(build_lanes(trainer.streams, self.device), trainer.timing)
         self.checkpoints = run_dir / "checkpoints"
         self.samples = run_dir / "samples"
@@ -444,9 +443,6 @@ class Trainer:
             return summary
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         runlog.close()
-        if cfg.progress and self.timings:
-            Console(stderr=True).print(timeline_table(
-                self.timings, f"step timeline, ms per call ({self.scheduler.lanes.count} lanes)"))
         return summary
 
     def _evaluate(self, runlog: RunLog | None, progress: TrainingProgress,

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_runner.augment.base import DAugment
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.objectives.base import AdversarialLoss, DBatch, GBatch, Regularizer
 from gan_runner.objectives.tricks import instance_noise
 
@@ -54,7 +54,7 @@ class Phase:
 
 
 @dataclass
-class Critic:
+class AugmentedCritic:
     """D as every task sees it: augmentation, then instance noise, then D.
 
     ``fast_D`` (a compiled D, see ``train.speed``) serves the main losses; penalties that
@@ -79,11 +79,12 @@ class StepParts:
     """Everything the phases are built from."""
 
     G: nn.Module
-    critic: Critic
+    critic: AugmentedCritic
     loss: AdversarialLoss
     regularizers: Sequence[Regularizer] = field(default_factory=list)
     batch_size: int = 1
     fast_G: nn.Module | None = None  # a compiled G for the main phases (``train.speed``)
+    mean_over_ranks: Callable[[list[Tensor]], None] = lambda tensors: None  # World.mean_
 
 
 def _fake(G: nn.Module, with_grad: bool) -> Callable[[Tensor], Tensor]:
@@ -97,7 +98,8 @@ def _reg_task(reg: Regularizer, parts: StepParts) -> Task:
     if reg.side == "D":
         return Task(reg.name, ("real", "fake"),
                     lambda real, fake: reg.penalty(DBatch(parts.critic, real, fake)))
-    return Task(reg.name, (), lambda: reg.penalty(GBatch(parts.G, parts.batch_size)))
+    return Task(reg.name, (),
+                lambda: reg.penalty(GBatch(parts.G, parts.batch_size, parts.mean_over_ranks)))
 
 
 def _lazy_every(regs: Sequence[Regularizer], side: str) -> int:

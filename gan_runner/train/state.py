@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from gan_runner.augment.base import DAugment
+from gan_runner.core.rng import capture_rng, restore_rng
 from gan_runner.data.stream import BatchStream
-from gan_runner.rng import capture_rng, restore_rng
 
 
 @dataclass

@@ -5,8 +5,8 @@ shipped with the package, for 28-32 px grayscale data like Fashion-MNIST) and ``
 identity on 2-D points). Importing this package registers every extractor module in it.
 """
 
+from gan_runner.core.registry import import_submodules
 from gan_runner.metrics.features.base import FEATURES, FeatureExtractor, build_extractor
-from gan_runner.registry import import_submodules
 
 import_submodules(__name__, __path__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gan_runner.registry import Registry
+from gan_runner.core.registry import Registry
 
 
 class FeatureExtractor(nn.Module):

@@ -22,19 +22,19 @@ from importlib import resources
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_runner.core.safe_load import torch_load_plain
+from gan_runner.data.images import LUMA
 from gan_runner.metrics.features.base import (
     FEATURES,
     ExtractorOptions,
     FeatureExtractor,
     check_images,
 )
-from gan_runner.safe_load import torch_load_plain
 
 SIZE = 28
 FEATURE_DIM = 128
 NUM_CLASSES = 10
 WEIGHTS_FILE = "fmnist_classifier.pt"
-_LUMA = (0.299, 0.587, 0.114)  # the data layer's RGB -> gray rule
 
 
 def classifier_input(images: Tensor) -> Tensor:
@@ -42,7 +42,7 @@ def classifier_input(images: Tensor) -> Tensor:
     check_images(images)
     x = images.float()
     if x.shape[1] == 3:
-        x = (x * x.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
     h, w = x.shape[-2:]
     if min(h, w) >= SIZE:
         top, left = (h - SIZE) // 2, (w - SIZE) // 2

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 from gan_runner.metrics.features.base import (
     FEATURES,
     ExtractorOptions,

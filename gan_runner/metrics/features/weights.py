@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from gan_runner.errors import UserError
-from gan_runner.paths import cache_base
-from gan_runner.safe_load import torch_load_plain
+from gan_runner.core.errors import UserError
+from gan_runner.core.paths import cache_base
+from gan_runner.core.safe_load import torch_load_plain
 
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")

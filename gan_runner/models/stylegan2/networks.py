@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gan_runner.config.schema import require
-from gan_runner.errors import UserError
-from gan_runner.models.base import MODELS, DataSpec, GanPair
+from gan_runner.core.checks import require
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.base import MODELS, GanPair
 from gan_runner.models.stylegan2.discriminator import Discriminator
 from gan_runner.models.stylegan2.mapping import MappingNetwork
 from gan_runner.models.stylegan2.synthesis import SynthesisNetwork

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table as RichTable
 
-from gan_runner.report.table import Table, cell_text
+from gan_runner.presentation.report.table import Table, cell_text
 
 
 def numeric(table: Table, column: str) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gan_runner.metrics.base import rankable_keys, result
 from gan_runner.metrics.ranking import better
-from gan_runner.report.runs import Run
+from gan_runner.presentation.report.runs import Run
 
 Cell = str | float | None
 WALL = "wall"

@@ -5,7 +5,7 @@ payload, then the ``torch.save`` payload. It is written atomically, so a crash l
 previous file intact; the checksum catches files that were truncated or damaged afterwards.
 The checksum only proves that a file is intact, not that it is harmless: the payload is
 written from plain data only (tensors, dicts, lists, tuples, str, int, float, bool, None) and
-read with ``weights_only=True``, so a crafted file cannot run code (``gan_runner.safe_load``).
+read with ``weights_only=True``, so a crafted file cannot run code (``gan_runner.core.safe_load``).
 
 Formats: 1 (until gan_runner 0.1.0) kept NumPy's random state as an ndarray; it is read
 with NumPy's array constructors allowed and nothing else. 2 holds plain data only. What the
@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from gan_runner.errors import UserError
-from gan_runner.paths import atomic_write
-from gan_runner.safe_load import torch_load_plain
+from gan_runner.core.errors import UserError
+from gan_runner.core.paths import atomic_write
+from gan_runner.core.safe_load import torch_load_plain
 
 log = logging.getLogger(__name__)
 

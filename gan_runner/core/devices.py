@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gan_runner.core.errors import UserError
+
 
 def to_device(tensor: Tensor, device: torch.device,
               memory_format: torch.memory_format = torch.preserve_format) -> Tensor:
@@ -48,3 +50,13 @@ class HostCopy:
         if self._event is not None:
             self._event.synchronize()
         return float(self._host.numpy())
+
+
+def select_device(name: str) -> torch.device:
+    """``trainer.device`` / ``device=``: auto picks CUDA when a GPU is visible."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("trainer.device=cuda but no CUDA GPU is visible",
+                        "use trainer.device=auto or trainer.device=cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gan_runner.errors import UserError
-from gan_runner.report.charts import draw_charts
-from gan_runner.report.runs import Run, load_runs
-from gan_runner.report.table import Table, build_table, label
-from gan_runner.report.write import markdown, write_csv
+from gan_runner.core.errors import UserError
+from gan_runner.presentation.report.charts import draw_charts
+from gan_runner.presentation.report.runs import Run, load_runs
+from gan_runner.presentation.report.table import Table, build_table, label
+from gan_runner.presentation.report.write import markdown, write_csv
 
 
 @dataclass(frozen=True)

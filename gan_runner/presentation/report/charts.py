@@ -14,10 +14,17 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from PIL import Image
 
-from gan_runner.io.plots import Series, captioned, line_figure, panels, rendered, save_panels
 from gan_runner.metrics.base import result
-from gan_runner.report.runs import EVALUATIONS, Run
-from gan_runner.report.table import metric_label
+from gan_runner.presentation.plots import (
+    Series,
+    captioned,
+    line_figure,
+    panels,
+    rendered,
+    save_panels,
+)
+from gan_runner.presentation.report.runs import EVALUATIONS, Run
+from gan_runner.presentation.report.table import metric_label
 
 CHART_COLUMNS = 2
 GRID_COLUMNS = 4

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 T = TypeVar("T")
 

@@ -19,12 +19,13 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import FORMAT, latest_valid, read_checkpoint, save_checkpoint
-from gan_runner.models.base import MODELS, DataSpec, GanPair
-from gan_runner.registry import Registry
-from gan_runner.rng import numpy_state
-from gan_runner.safe_load import first_line
+from gan_runner.core.errors import UserError
+from gan_runner.core.registry import Registry
+from gan_runner.core.rng import numpy_state
+from gan_runner.core.safe_load import first_line
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.base import MODELS, GanPair
+from gan_runner.storage.checkpoint import FORMAT, latest_valid, read_checkpoint, save_checkpoint
 
 FOREIGN_HINT = "pass a ckpt-*.pt file written by gan-train"
 NETWORKS = ("G", "D", "G_ema")

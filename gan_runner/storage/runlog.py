@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_runner.paths import atomic_write
+from gan_runner.core.paths import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 UNTRUSTED_HINT = ("it was refused and nothing ran; gan_runner never writes such files, so do "
                   "not use it, and ask whoever sent it for a gan-export .safetensors file")

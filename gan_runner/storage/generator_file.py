@@ -22,19 +22,19 @@ from safetensors.torch import save as save_tensors
 from torch import nn
 
 from gan_runner import __version__
+from gan_runner.core.errors import UserError
+from gan_runner.core.paths import atomic_write
+from gan_runner.core.safe_load import first_line
+from gan_runner.core.spec import DataSpec
 from gan_runner.data.datasets import DATASETS
-from gan_runner.errors import UserError
-from gan_runner.io.checkpoint import PREFIX, what_it_is
-from gan_runner.io.run_checkpoint import (
+from gan_runner.storage.checkpoint import PREFIX, what_it_is
+from gan_runner.storage.run_checkpoint import (
     RunCheckpoint,
     build_networks,
     built_from,
     component_config,
     load_weights,
 )
-from gan_runner.models.base import DataSpec
-from gan_runner.paths import atomic_write
-from gan_runner.safe_load import first_line
 
 KIND = "gan_runner.generator"
 FORMAT = 1  # of the metadata below

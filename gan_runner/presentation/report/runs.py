@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from PIL import Image
 
-from gan_runner.errors import UserError
+from gan_runner.core.errors import UserError
 
 RUN_FILES = ("metrics.jsonl", "summary.json")
 EVALUATIONS = ("eval", "final")

@@ -18,7 +18,8 @@ BAR_WIDTH = 24
 def timeline_table(timings: Sequence[TaskTiming], title: str = "step timeline") -> Table:
     table = Table(title=title)
     for column, justify in (("phase", "left"), ("task", "left"), ("lane", "right"),
-                            ("start ms", "right"), ("ms", "right"), ("", "left")):
+                            ("start ms", "right"), ("ms", "right"), ("calls", "right"),
+                            ("", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     by_phase: dict[str, list[TaskTiming]] = {}
     for timing in timings:
@@ -27,7 +28,8 @@ def timeline_table(timings: Sequence[TaskTiming], title: str = "step timeline") 
         span = max(t.start_ms + t.duration_ms for t in rows) or 1.0
         for t in sorted(rows, key=lambda t: t.start_ms):
             table.add_row(phase, t.task, str(t.lane), f"{t.start_ms:.3f}",
-                          f"{t.duration_ms:.3f}", _bar(t.start_ms / span, t.duration_ms / span))
+                          f"{t.duration_ms:.3f}", str(t.calls),
+                          _bar(t.start_ms / span, t.duration_ms / span))
     return table
 
 

@@ -1,1 +1,0 @@
-"""What a run leaves on disk: checkpoints, sample grids, metric logs."""

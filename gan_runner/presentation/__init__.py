@@ -1,0 +1,1 @@
+"""What people look at: reports, charts, tables and the per-task timeline."""
