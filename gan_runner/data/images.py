@@ -7,6 +7,7 @@ x-flipped copies (``dataset.hflip``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,8 +127,10 @@ class ImageSet:
         self._hflip = cfg.hflip
         self.spec = DataSpec((cfg.channels, cfg.resolution, cfg.resolution))
         extras = [f"max_images={cfg.max_images}"] * (cfg.max_images is not None)
+        # everything that makes the pixels: it keys the real-feature cache and is provenance
         self.description = ", ".join([description, f"split={cfg.split}",
-                                      f"resolution={cfg.resolution}", f"fit={cfg.fit}", *extras])
+                                      f"resolution={cfg.resolution}",
+                                      f"channels={cfg.channels}", f"fit={cfg.fit}", *extras])
 
     def __len__(self) -> int:
         return self._count * (2 if self._hflip else 1)
@@ -240,10 +243,22 @@ def image_folder_set(cfg: ImageDatasetConfig) -> ImageSet:
     for path in files:  # fail now, not hours into training
         with _reading(path), Image.open(path) as image:
             image.verify()
+    fingerprint = folder_fingerprint(root, files)
     files = [files[i] for i in subset_indices(len(files), cfg)]
 
     def load(indices: Tensor) -> Tensor:
         return torch.cat([fit_images(_decode(files[i], cfg.channels).unsqueeze(0),
                                      cfg.resolution, cfg.fit) for i in indices.tolist()])
 
-    return ImageSet(load, len(files), cfg, f"image_folder({root}, {len(files)} files)")
+    return ImageSet(load, len(files), cfg,
+                    f"image_folder({root}, {len(files)} files, sha256 {fingerprint})")
+
+
+def folder_fingerprint(root: Path, files: list[Path]) -> str:
+    """A digest of the folder's image files (paths, sizes, modification times): replacing an
+    image changes it, so cached real features of the old images are not reused."""
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]

@@ -67,8 +67,9 @@ def precision_recall(
     fake_inside = torch.zeros(fake.shape[0], dtype=torch.bool)
     real_inside = torch.zeros(real.shape[0], dtype=torch.bool)
     for block, distances in _distance_blocks(fake, real):
-        fake_inside[block] = (distances < real_radii).any(dim=1)
-        real_inside |= (distances < fake_radii[block, None]).any(dim=0)
+        # on the boundary counts as inside, as in StyleGAN2-ADA and torch-fidelity
+        fake_inside[block] = (distances <= real_radii).any(dim=1)
+        real_inside |= (distances <= fake_radii[block, None]).any(dim=0)
     return fake_inside.double().mean().item(), real_inside.double().mean().item()
 
 
