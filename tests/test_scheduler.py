@@ -200,7 +200,8 @@ def test_a_non_finite_loss_adds_nothing_to_the_weights_and_is_counted_at_the_log
     trainer.iteration()
     trainer.iteration()  # finite again: D moves, the streak resets
     trainer.settle_nonfinite()
-    assert trainer.state.skipped == 2 and trainer._streak == {"G": 0, "D": 0}
+    streaks = {net: counts.streak for net, counts in trainer.nonfinite.read().items()}
+    assert trainer.state.skipped == 2 and streaks == {"G": 0, "D": 0}
     assert not torch.equal(before["net.0.weight"], trainer.state.D.state_dict()["net.0.weight"])
 
 

@@ -102,7 +102,8 @@ def test_non_finite_updates_are_counted_without_a_host_read_and_settled_at_the_l
             trainer.iteration()
     assert trainer.state.skipped == 0  # not known on the host yet
     trainer.settle_nonfinite()
-    assert trainer.state.skipped == 2 and trainer._streak == {"G": 0, "D": 0}
+    streaks = {net: counts.streak for net, counts in trainer.nonfinite.read().items()}
+    assert trainer.state.skipped == 2 and streaks == {"G": 0, "D": 0}
 
 
 def test_a_run_settles_the_non_finite_updates_at_its_log_rows(make_trainer):

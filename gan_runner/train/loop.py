@@ -122,7 +122,6 @@ class Trainer:
         self.watch = FailureWatch()
         self.autocast = autocast(trainer.precision, self.device)
         self.nonfinite = NonFiniteCounter(self.device)
-        self._streak = {"G": 0, "D": 0}  # non-finite updates in a row, as of the last settle
         self.feed = build_feed(self.data, self.state.stream, self.world.local_slice, self.device,
                                self.memory_format, trainer.data_workers)
         self.timings: list[TaskTiming] = []  # of the last log interval, for the timeline view
@@ -226,7 +225,6 @@ class Trainer:
         where it waits for the device anyway: log rows, snapshots and evaluations."""
         state, streak = self.state, None
         for net, counts in self.nonfinite.read().items():
-            self._streak[net] = counts.streak
             if counts.new:
                 state.skipped += counts.new
                 log.warning("%.1f kimg: %d non-finite %s updates since the last check, their "
@@ -255,7 +253,6 @@ class Trainer:
         path, checkpoint = found
         state.load_training(checkpoint.state)
         state.restores += 1
-        self._streak = dict.fromkeys(self._streak, 0)
         self.nonfinite.clear()
         log.warning("%.1f kimg: %d non-finite updates in a row; restored networks and optimizers "
                     "from %s (restore %d of at most %d), continuing with new batches",
