@@ -5,7 +5,7 @@ TORCH   := torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.gan_runner-installed
 FMNIST  := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup dataset train test test-slow lint clean device-prep
+.PHONY: setup dataset chromium train test test-slow lint clean device-prep
 
 setup: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py
 	@$(PY) -c "import torch, torchvision, sys; sys.exit(torch.__version__.split('+')[0] != '2.14.1')" 2>/dev/null \
 		|| $(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[test]"
-	@$(MAKE) --no-print-directory dataset
+	@$(MAKE) --no-print-directory dataset chromium
 	@touch $@
 
 # Debian's Fashion-MNIST when we are root on a Debian-like system; elsewhere the dataset
@@ -25,6 +25,13 @@ dataset:
 	@if [ ! -d $(FMNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
 		|| echo "note: could not install dataset-fashion-mnist; use dataset.download=true"; fi
+
+# Debian's chromium for tests/test_report_html.py (headless: it opens report.html and takes a
+# screenshot); without it, and without root to install it, those tests are skipped.
+chromium:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "note: could not install chromium; tests/test_report_html.py will be skipped"; fi
 
 # Without Debian's copy of Fashion-MNIST, torchvision downloads it (to ~/.cache/gan_runner).
 train: setup

@@ -1,4 +1,5 @@
-"""Time our Fréchet distance and KID against the reference tools on the same random features.
+"""Time our Fréchet distance and KID against the reference tools on the same random features,
+and FID + KID end to end (feature extraction included) against torch-fidelity on the same images.
 
 Run from the repository root with the test extras installed (``pip install -e '.[test]'``, or
 ``PYTHONPATH=.`` instead of the editable install)::
@@ -6,6 +7,7 @@ Run from the repository root with the test extras installed (``pip install -e '.
     python scripts/bench_metrics.py            # 10,000 real + 10,000 fake 2048-d features
     python scripts/bench_metrics.py --quick    # 2,000 + 2,000 512-d, one repeat: a smoke run
     python scripts/bench_metrics.py --help     # sizes, repeats, KID subsets, seed
+    python scripts/bench_metrics.py --images 10000 --device cuda   # + end to end, 10k + 10k
 
 On a shared or busy machine, pin every library to one thread for stable numbers::
 
@@ -22,6 +24,11 @@ of being at least 5x faster than pytorch-fid's scipy.linalg.sqrtm-based Fréchet
 - Fréchet distance: all three get the same float64 statistics (computed once, untimed).
 - KID: ``num_subsets`` subsets of ``subset_size``, the same seed for both; torch-fidelity draws
   the same subsets, so values differ only by its float32 arithmetic on float32 features.
+  Target: ours at least as fast (ratio >= 1).
+- End to end (``--images N``): N real + N fake random smooth 64 px images, FID and KID from
+  Inception features, ours (``Evaluator.compare``: one pass, inference mode, channels_last on
+  CUDA) against ``torch_fidelity.calculate_metrics``, both with the same random Inception
+  weights (no download), neither with a cache. Target: ours faster (ratio > 1; aim 1.5).
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,6 +54,7 @@ from gan_runner.metrics.frechet import FeatureStats, frechet_distance
 from gan_runner.metrics.kid import kernel_inception_distance
 
 SQRTM_SPEEDUP_TARGET = 5.0
+KID_TARGET, END_TO_END_TARGET = 1.0, 1.0
 QUICK = {"n": 2000, "dim": 512, "repeats": 1, "kid_subsets": 10, "kid_subset_size": 500}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 OURS_FRECHET, SQRTM_FRECHET = "ours (cholesky + eigvalsh)", "pytorch-fid (sqrtm)"
@@ -100,7 +110,9 @@ def bench_kid(
     real: np.ndarray, fake: np.ndarray, repeats: int, subsets: int, size: int, seed: int
 ) -> list[Timing]:
     candidates = {
-        "ours (float64)": lambda: kernel_inception_distance(real, fake, subsets, size, seed)[0],
+        "ours (float32 Gram, float64 sums)": lambda: kernel_inception_distance(
+            real, fake, subsets, size, seed
+        )[0],
         "torch-fidelity (float32)": lambda: kid_features_to_metric(
             torch.from_numpy(real),
             torch.from_numpy(fake),
@@ -112,6 +124,63 @@ def bench_kid(
     }
     label = f"KID ({subsets} x {size})"
     return [Timing(label, name, *median_time(fn, repeats)) for name, fn in candidates.items()]
+
+
+class Images(torch.utils.data.Dataset):
+    """In-memory uint8 images as the metrics' real data and as torch-fidelity's dataset."""
+
+    def __init__(self, images: torch.Tensor, name: str) -> None:
+        from gan_runner.core.spec import DataSpec
+
+        super().__init__()
+        self.images, self.description = images, name
+        self.spec = DataSpec(tuple(images.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+    def uint8_batch(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.images[indices]
+
+
+def random_images(n: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, 6, 6, generator=generator) * 255
+    smooth = torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bicubic")
+    return smooth.round().clamp(0, 255).to(torch.uint8)
+
+
+def bench_end_to_end(n: int, device: str, subsets: int, size: int, tmp: str) -> list[Timing]:
+    """FID + KID from images: ours and torch-fidelity's, on the same random weights."""
+    from torch_fidelity import calculate_metrics
+
+    from gan_runner.metrics.base import MetricsConfig
+    from gan_runner.metrics.evaluate import Evaluator
+    from gan_runner.metrics.features.random_weights import write_random_inception_weights
+
+    weights = str(write_random_inception_weights(Path(tmp) / "inception.pth"))
+    real, fake = Images(random_images(n, 1), "real"), Images(random_images(n, 2), "fake")
+    size = min(size, n)
+
+    def ours() -> float:
+        cfg = MetricsConfig(names=["fid", "kid"], features="inception",
+                            inception_weights=weights, kid_subsets=subsets,
+                            kid_subset_size=size, cache_dir=tempfile.mkdtemp(dir=tmp))
+        evaluator = Evaluator(cfg, real, "image_folder", torch.device(device))
+        return evaluator.compare(fake)["fid"]
+
+    def reference() -> float:
+        return calculate_metrics(input1=real, input2=fake, fid=True, kid=True,
+                                 cuda=device == "cuda", batch_size=250, verbose=False,
+                                 feature_extractor_weights_path=weights, kid_subsets=subsets,
+                                 kid_subset_size=size, cache=False)["frechet_inception_distance"]
+
+    label = f"FID + KID end to end ({n} + {n} images, {device})"
+    return [Timing(label, "ours (one pass, inference mode)", *median_time(ours, 1)),
+            Timing(label, "torch-fidelity", *median_time(reference, 1))]
 
 
 def table(timings: list[Timing]) -> Table:
@@ -143,6 +212,9 @@ def main() -> None:
     parser.add_argument("--kid-subset-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help=f"small smoke run: {QUICK}")
+    parser.add_argument("--images", type=int, default=0,
+                        help="also FID + KID end to end on this many real and fake images")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     if args.quick:
         vars(args).update(QUICK)
@@ -156,13 +228,25 @@ def main() -> None:
     real, fake = random_features(args.n, args.dim, args.seed)
     frechet = {t.implementation: t for t in bench_frechet(real, fake, args.repeats)}
     kid = bench_kid(real, fake, args.repeats, args.kid_subsets, args.kid_subset_size, args.seed)
-    console.print(table([*frechet.values(), *kid]))
+    end_to_end = []
+    if args.images:
+        with tempfile.TemporaryDirectory() as tmp:
+            end_to_end = bench_end_to_end(args.images, args.device, args.kid_subsets,
+                                          args.kid_subset_size, tmp)
+    console.print(table([*frechet.values(), *kid, *end_to_end]))
     speedup = frechet[SQRTM_FRECHET].seconds / frechet[OURS_FRECHET].seconds
     verdict = "met" if speedup >= SQRTM_SPEEDUP_TARGET else "MISSED"
     console.print(
         f"Fréchet distance: ours is {speedup:.1f}x faster than sqrtm "
         f"(target >= {SQRTM_SPEEDUP_TARGET:.0f}x: {verdict})"
     )
+    for timings, target, what in ((kid, KID_TARGET, "KID"),
+                                  (end_to_end, END_TO_END_TARGET, "FID + KID end to end")):
+        if timings:
+            ratio = timings[1].seconds / timings[0].seconds
+            verdict = "met" if ratio >= target else "MISSED"
+            console.print(f"{what}: ours is {ratio:.2f}x torch-fidelity's speed "
+                          f"(target >= {target:g}x: {verdict})")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from gan_runner.config.store import register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("dataset", "model", "regularizer", "augment", "optimizer", "trainer", "loss",
-          "metrics", "experiment")
+          "metrics", "experiment", "conditioning", "logger")
 SKIP = {"defaults", "name"}  # the option's composition and identity, not values
 NEEDS = {"dataset=image_folder": ["dataset.root=/data"]}
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -64,3 +65,39 @@ def test_eval_needs_a_checkpoint_or_two_folders(tmp_path):
     result = gan_eval("real=somewhere", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("error: give either ckpt=PATH or both real=DIR and fake=DIR")
+
+
+def test_a_protocol_fixes_the_metrics_and_counts_gan_eval_would_otherwise_default():
+    from gan_runner.cli.args import parse_args
+    from gan_runner.cli.evaluate import SPEC, USAGE, metrics_config
+
+    plain = metrics_config(parse_args([], SPEC, USAGE))
+    assert plain.names == ["fid", "kid"] and plain.num_fakes == 10_000 and not plain.protocol
+    cfg = metrics_config(parse_args(["protocol=fid50k_full,kid50k_full"], SPEC, USAGE))
+    assert set(cfg.names) == {"fid", "kid"} and cfg.num_fakes == 50_000
+    assert cfg.protocol == "fid50k_full,kid50k_full"
+
+
+@pytest.mark.slow  # three gan-eval processes
+def test_saved_statistics_give_the_same_fid_as_the_features(make_trainer, tmp_path):
+    make_trainer(TINY_TOY).run()
+    ckpt = sorted((tmp_path / "run" / "checkpoints").glob("ckpt-*.pt"))[-1]
+    first = gan_eval(f"ckpt={ckpt}", "metrics=fid", "num_fakes=300", "save_stats=s.npz",
+                     "out=a.json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = gan_eval(f"ckpt={ckpt}", "metrics=fid", "num_fakes=300", "real_stats=s.npz",
+                     "out=b.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert abs(a["fid"] - b["fid"]) <= 1e-12 * abs(a["fid"]) and b["real_stats"] == "s.npz"
+    wrong = gan_eval(f"ckpt={ckpt}", "metrics=fid,kid", "real_stats=s.npz", cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: metrics.real_stats gives")
+
+
+def test_other_networks_weights_files_are_given_by_name():
+    from gan_runner.cli.args import parse_args
+    from gan_runner.cli.evaluate import SPEC, USAGE, metrics_config
+
+    cfg = metrics_config(parse_args(["weights=vgg16:/w/vgg16.pth,dinov2:/w/model.safetensors"],
+                                    SPEC, USAGE))
+    assert cfg.weights == {"vgg16": "/w/vgg16.pth", "dinov2": "/w/model.safetensors"}

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from gan_runner.data.toy import ToyDatasetConfig, ToyPoints
-from gan_runner.metrics import stats
+from gan_runner.metrics import evaluate
 from gan_runner.metrics.base import MetricsConfig
 from gan_runner.metrics.evaluate import Evaluator
 from gan_runner.storage.runlog import read_rows
@@ -84,19 +84,19 @@ def test_every_result_records_how_it_was_computed(tmp_path):
 def test_real_features_are_cached_and_recomputed_when_the_count_changes(tmp_path, monkeypatch):
     evaluator, _ = toy_evaluator(tmp_path)
     first = evaluator(CollapsedGenerator())["real_stats"]
-    computed, extract = [], stats.extract
+    computed, extract = [], evaluate.extract
 
     def counting_extract(*args, **kwargs):
         computed.append(1)
         return extract(*args, **kwargs)
 
-    monkeypatch.setattr(stats, "extract", counting_extract)
+    monkeypatch.setattr(evaluate, "extract", counting_extract)
     again, _ = toy_evaluator(tmp_path)
     again._real_features(lambda n: None)
-    assert computed == [] and again._real_path == first
+    assert computed == [] and again._real_paths["toy"] == first
     smaller, _ = toy_evaluator(tmp_path, num_reals=1000)
     smaller._real_features(lambda n: None)
-    assert computed == [1] and smaller._real_path != first
+    assert computed == [1] and smaller._real_paths["toy"] != first
 
 
 def test_training_logs_eval_rows_with_every_metric_and_its_provenance(make_trainer, tmp_path):
@@ -127,7 +127,7 @@ def test_the_best_checkpoint_survives_pruning_and_is_named_in_the_summary(make_t
     trainer = make_trainer([*TINY_TOY, "trainer.kimg=0.192", "metrics=toy",
                             "metrics.every_kimg=0.064",
                             "trainer.checkpoints_keep=1", "metrics.best=kl"])
-    trainer.evaluator = ScriptedEvaluator([0.9, 0.5, 0.7])
+    trainer.evaluate.evaluator = ScriptedEvaluator([0.9, 0.5, 0.7])
     summary = trainer.run()
     assert summary["best"]["kl"]["value"] == 0.5 and summary["best"]["kl"]["kimg"] == 0.128
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [

@@ -283,3 +283,19 @@ def test_an_unwritable_cache_is_a_user_error(tmp_path, server) -> None:
     with pytest.raises(UserError, match="cannot write") as error:
         locate_inception_weights(None, str(not_a_folder), f"{server}/{NAME}", PAYLOAD_SHA)
     assert "metrics.cache_dir" in error.value.hint
+
+
+@pytest.mark.slow  # ~10 s on the shared CPU
+def test_the_fast_layout_gives_the_reference_features_to_1e4(weights_file, images):
+    """channels_last (the evaluator's fast path: 1.5x on a CPU) against the reference layout,
+    relative to the features' scale (1.3e-5 measured here)."""
+    extractor = build_extractor("inception", inception_weights=str(weights_file))
+    with torch.no_grad():
+        reference = extractor(images)["features"]
+    fast = extractor.to(memory_format=torch.channels_last)
+    assert fast.channels_last
+    with torch.inference_mode():
+        got = fast(images)["features"]
+    scale = reference.abs().max()
+    print(f"max abs diff {(got - reference).abs().max().item():.3g} of max {scale.item():.3g}")
+    torch.testing.assert_close(got, reference, rtol=1e-4, atol=1e-4 * scale.item())

@@ -132,9 +132,14 @@ def test_other_losses_spare_the_g_step_a_real_forward_pass(name):
     assert not build(name).g_needs_real
 
 
-def test_only_wgan_clips_the_critic_and_uses_the_configured_bound():
-    assert build("wgan", clip=0.05).d_weight_clip == 0.05
-    assert [n for n in ALL if build(n).d_weight_clip is not None] == ["wgan"]
+def test_only_wgan_clips_the_critic_after_its_step_and_uses_the_configured_bound():
+    critic = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[0.2, -0.01, -0.3]]))
+    build("wgan", clip=0.05).after_d_step(critic)
+    assert torch.equal(critic.weight, torch.tensor([[0.05, -0.01, -0.05]]))
+    assert critic.bias.abs().item() <= torch.tensor(0.05).item()
+    assert [n for n in ALL if build(n).after_d_step is not None] == ["wgan"]
 
 
 def test_every_loss_is_registered_under_its_config_name():

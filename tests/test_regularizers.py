@@ -93,16 +93,36 @@ def test_gp_interpolates_with_one_uniform_eps_per_sample():
     assert len(set(eps[:, 0].tolist())) == 8  # a fresh eps per sample
 
 
-def test_dragan_perturbs_real_samples_by_up_to_half_their_std():
-    torch.manual_seed(0)
-    real = torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=torch.float64)  # std = sqrt(4 / 3)
+def dragan_points(real: torch.Tensor) -> torch.Tensor:
     critic = LinearCritic()
-    critic.w = nn.Parameter(W[:2].clone())
-    build("dragan").penalty(DBatch(critic, real, torch.zeros_like(real)))
-    (perturbed,) = critic.inputs
-    noise = perturbed - real
-    assert ((noise >= 0) & (noise <= 0.5 * math.sqrt(4 / 3))).all()
-    assert (noise > 0).any()
+    critic.w = nn.Parameter(torch.ones(real[0].numel(), dtype=real.dtype))
+    build("dragan").penalty(DBatch(critic, real))
+    (points,) = critic.inputs
+    return points
+
+
+def test_dragan_samples_the_segment_from_x_to_its_perturbation_as_the_reference_code():
+    """x + alpha (x_p - x), x_p = x + 0.5 std(x) U[0, 1]: the per-pixel noise is drawn first,
+    then one alpha per sample; std is numpy's (no Bessel correction) over the whole batch."""
+    real = torch.tensor([[0.0, 2.0], [2.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    torch.manual_seed(0)
+    points = dragan_points(real)
+    torch.manual_seed(0)
+    noise, alpha = torch.rand_like(real), torch.rand(3, dtype=torch.float64)
+    std = math.sqrt(2 / 3)  # population std of 0, 2, 2, 0, 1, 1
+    assert torch.allclose(points, real + alpha[:, None] * 0.5 * std * noise, atol=1e-12)
+
+
+def test_dragan_points_lie_anywhere_between_x_and_its_perturbation():
+    """Per sample the mean offset is alpha * 0.25 std: alpha spreads over [0, 1], where the
+    perturbed points alone would all sit at 0.25 std."""
+    torch.manual_seed(0)
+    real = torch.randn(256, 1, 16, 16, dtype=torch.float64)
+    offset = (dragan_points(real) - real).flatten(1)
+    assert float(offset.min()) >= 0 and float(offset.max()) <= 0.5 * float(real.std()) * 1.01
+    alpha = offset.mean(dim=1) / (0.25 * float(real.std(correction=0)))
+    assert float(alpha.min()) < 0.05 and float(alpha.max()) > 0.95
+    assert float(alpha.mean()) == pytest.approx(0.5, abs=0.06)
 
 
 def column_ramp(x: torch.Tensor) -> torch.Tensor:
@@ -110,27 +130,67 @@ def column_ramp(x: torch.Tensor) -> torch.Tensor:
     return (x * torch.arange(x.shape[-1], dtype=x.dtype)).flatten(1).sum(dim=1)
 
 
+def plain(fn) -> AugmentedCritic:
+    """``fn`` as the training step's critic with no augmentation and no instance noise."""
+    return AugmentedCritic(fn, DAugment())
+
+
 def test_bcr_is_zero_for_a_critic_invariant_to_the_flip():
     torch.manual_seed(0)
     real, fake = torch.randn(8, 3, 4, 4).double(), torch.randn(8, 3, 4, 4).double()
     mirror_symmetric = lambda x: x.flatten(1).sum(dim=1)  # noqa: E731
     flips_only = BCRConfig(translate=0.0)
-    penalty = build("bcr", flips_only).penalty(DBatch(mirror_symmetric, real, fake))
+    penalty = build("bcr", flips_only).penalty(DBatch(plain(mirror_symmetric), real, fake))
     assert float(penalty.detach()) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_bcr_is_positive_for_a_critic_that_sees_position_and_off_with_zero_lambdas():
     torch.manual_seed(0)
-    batch = DBatch(column_ramp, torch.randn(8, 3, 8, 8), torch.randn(8, 3, 8, 8))
+    batch = DBatch(plain(column_ramp), torch.randn(8, 3, 8, 8), torch.randn(8, 3, 8, 8))
     assert float(build("bcr").penalty(batch).detach()) > 0
     off = BCRConfig(lambda_real=0.0, lambda_fake=0.0)
     assert float(build("bcr", off).penalty(batch).detach()) == 0.0
 
 
+class NoisyAugment(DAugment):
+    """A D-side augmentation with its own randomness: a fresh offset per image per call."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images + torch.randn(len(images), 1, 1, 1, dtype=images.dtype)
+
+
+class RecordingSum(nn.Module):
+    """A flip-invariant D (the sum of the pixels) that records what it judges."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(x.detach().clone())
+        return x.flatten(1).sum(dim=1)
+
+
+def test_bcr_augments_once_and_compares_d_on_that_view_and_its_transform():
+    """Zhao et al. compare D on one augmented image and its T: the augmentation's own draws
+    must not enter the term, so with a flip-invariant D and flips only it is exactly 0."""
+    torch.manual_seed(0)
+    D = RecordingSum()
+    critic = AugmentedCritic(D, NoisyAugment())
+    real = torch.randn(8, 2, 6, 6, dtype=torch.float64)
+    cfg = BCRConfig(translate=0.0, lambda_fake=0.0)
+    penalty = build("bcr", cfg).penalty(DBatch(critic, real, torch.zeros_like(real)))
+    assert float(penalty.detach()) == pytest.approx(0.0, abs=1e-10)
+    view, transformed = D.inputs
+    assert not torch.allclose(view, real)  # D saw the augmented view ...
+    for v, t in zip(view, transformed, strict=True):  # ... and a flip of that very view
+        assert torch.equal(t, v) or torch.equal(t, v.flip(-1))
+
+
 def test_bcr_rejects_point_data():
     points = torch.zeros(4, 2)
     with pytest.raises(UserError, match="bcr"):
-        build("bcr").penalty(DBatch(column_ramp, points, points))
+        build("bcr").penalty(DBatch(plain(column_ramp), points, points))
 
 
 def shifted(image: torch.Tensor, dy: int, dx: int, flip: bool) -> torch.Tensor:

@@ -34,7 +34,7 @@ def tiny_net_with_one_frozen_layer() -> nn.Module:
 
 
 def test_rows_go_to_jsonl_with_non_finite_numbers_as_null(tmp_path):
-    runlog = RunLog(tmp_path, tensorboard=False)
+    runlog = RunLog(tmp_path, loggers=())
     runlog.write({"kind": "train", "kimg": 1.0, "loss/D": math.nan, "loss/G": 0.5})
     runlog.close()
     assert read_rows(tmp_path / "metrics.jsonl") == [
@@ -98,7 +98,7 @@ def test_histograms_skip_what_has_no_finite_value_instead_of_failing(tmp_path):
 
 
 def test_histograms_without_tensorboard_do_nothing(tmp_path):
-    runlog = RunLog(tmp_path, tensorboard=False)
+    runlog = RunLog(tmp_path, loggers=())
     runlog.histograms("G", nn.Linear(2, 2), kimg=1.0)
     runlog.close()
     assert not (tmp_path / "tensorboard").exists()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
+from run_files import write_run_checkpoint
 
 from gan_runner.cli.sample import main
 from gan_runner.core.errors import UserError
@@ -26,7 +26,6 @@ from gan_runner.models.latents import (
 )
 from gan_runner.models.stylegan2 import StyleGAN2Config, build_stylegan2
 from gan_runner.models.stylegan2.layers import NoiseInjection
-from gan_runner.storage.runlog import RunLog
 
 from conftest import TINY_FMNIST, TINY_TOY, needs_fmnist
 
@@ -69,9 +68,9 @@ def test_mixing_cell_takes_exactly_the_chosen_styles_from_the_column_seed(styleg
     figure = style_mixing(stylegan, [3, 7], [11, 12, 13], layers, PSI, CUTOFF)
     assert figure.cells.shape == (2, 3, 1, 16, 16)
     for i, row_seed in enumerate([3, 7]):
-        row_ws = stylegan.mapping(latents_for_seeds([row_seed], 8), PSI, CUTOFF)
+        row_ws = stylegan.mapping(latents_for_seeds([row_seed], 8), psi=PSI, cutoff=CUTOFF)
         for j, col_seed in enumerate([11, 12, 13]):
-            col_ws = stylegan.mapping(latents_for_seeds([col_seed], 8), PSI, CUTOFF)
+            col_ws = stylegan.mapping(latents_for_seeds([col_seed], 8), psi=PSI, cutoff=CUTOFF)
             mixed = row_ws.clone()
             mixed[:, layers] = col_ws[:, layers]
             expected = stylegan.synthesis(mixed, noise_mode="const")[0]
@@ -136,7 +135,7 @@ def test_interpolation_passes_through_each_seeds_own_image(stylegan, space):
 
 
 def test_w_interpolation_is_a_straight_line_in_w(stylegan):
-    ws = stylegan.mapping(latents_for_seeds([3, 7], 8), PSI, CUTOFF)
+    ws = stylegan.mapping(latents_for_seeds([3, 7], 8), psi=PSI, cutoff=CUTOFF)
     midpoint = stylegan.synthesis((ws[:1] + ws[1:]) / 2, noise_mode="const")[0]
     strip = interpolation(stylegan, [3, 7], steps=3, space="w", psi=PSI, cutoff=CUTOFF)
     assert_same_image(strip[1], midpoint)
@@ -177,13 +176,6 @@ def test_slerp_between_parallel_latents_is_finite():
 # --- the command ---------------------------------------------------------------------------------
 
 
-def write_checkpoint(make_trainer, overrides: list[str]) -> Path:
-    """A checkpoint as gan-train writes it, from an untrained tiny run (no training needed)."""
-    trainer = make_trainer(overrides)
-    trainer.run_dir.mkdir(parents=True)
-    return trainer.snapshot(RunLog(trainer.run_dir, tensorboard=False))
-
-
 def gan_sample(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Run the ``gan-sample`` entry point in this process: exit status, stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["gan-sample", *args])
@@ -198,9 +190,9 @@ def gan_sample(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 
 @needs_fmnist
-def test_gan_sample_writes_the_mixing_figure_and_the_strip(make_trainer, tmp_path, monkeypatch,
+def test_gan_sample_writes_the_mixing_figure_and_the_strip(tmp_path, monkeypatch,
                                                            capsys):
-    ckpt = write_checkpoint(make_trainer, TINY_STYLEGAN)
+    ckpt = write_run_checkpoint(TINY_STYLEGAN, tmp_path / "ckpt.pt")
     status, _, err = gan_sample(monkeypatch, capsys, f"ckpt={ckpt}", "mode=mixing", "rows=0-2",
                                 "cols=5-8", "styles=coarse", "psi=0.7",
                                 f"out={tmp_path / 'mix.png'}")
@@ -214,9 +206,9 @@ def test_gan_sample_writes_the_mixing_figure_and_the_strip(make_trainer, tmp_pat
 
 
 @needs_fmnist
-def test_gan_sample_writes_one_png_per_seed_with_individual(make_trainer, tmp_path, monkeypatch,
+def test_gan_sample_writes_one_png_per_seed_with_individual(tmp_path, monkeypatch,
                                                             capsys):
-    ckpt = write_checkpoint(make_trainer, TINY_FMNIST)
+    ckpt = write_run_checkpoint(TINY_FMNIST, tmp_path / "ckpt.pt")
     status, _, err = gan_sample(monkeypatch, capsys, f"ckpt={ckpt}", "seeds=3,7",
                                 f"individual={tmp_path / 'pngs'}", f"out={tmp_path / 'grid.png'}")
     assert status == 0, err
@@ -229,9 +221,9 @@ def test_gan_sample_writes_one_png_per_seed_with_individual(make_trainer, tmp_pa
             list(tile.getdata())
 
 
-def test_individual_pngs_of_a_points_checkpoint_are_refused(make_trainer, tmp_path,
+def test_individual_pngs_of_a_points_checkpoint_are_refused(tmp_path,
                                                             monkeypatch, capsys):
-    ckpt = write_checkpoint(make_trainer, TINY_TOY)
+    ckpt = write_run_checkpoint(TINY_TOY, tmp_path / "ckpt.pt")
     status, _, err = gan_sample(monkeypatch, capsys, f"ckpt={ckpt}",
                                 f"individual={tmp_path / 'pngs'}", f"out={tmp_path / 'a.png'}")
     assert status == 2 and err.count("\n") == 1
@@ -240,9 +232,9 @@ def test_individual_pngs_of_a_points_checkpoint_are_refused(make_trainer, tmp_pa
 
 
 @needs_fmnist
-def test_mixing_a_dcgan_checkpoint_fails_in_one_line(make_trainer, tmp_path, monkeypatch,
+def test_mixing_a_dcgan_checkpoint_fails_in_one_line(tmp_path, monkeypatch,
                                                      capsys):
-    ckpt = write_checkpoint(make_trainer, TINY_FMNIST)
+    ckpt = write_run_checkpoint(TINY_FMNIST, tmp_path / "ckpt.pt")
     status, out, err = gan_sample(monkeypatch, capsys, f"ckpt={ckpt}", "mode=mixing",
                                   "rows=0-2", "cols=5-8", f"out={tmp_path / 'mix.png'}")
     assert status == 2

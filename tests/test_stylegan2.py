@@ -25,7 +25,13 @@ from gan_runner.models.stylegan2 import (
     mix_styles,
 )
 from gan_runner.models.stylegan2.discriminator import MinibatchStd
-from gan_runner.models.stylegan2.layers import EqualConv2d, EqualLinear, ModulatedConv2d
+from gan_runner.models.stylegan2.layers import (
+    ConvClamp,
+    EqualConv2d,
+    EqualLinear,
+    ModulatedConv2d,
+    set_conv_clamp,
+)
 from gan_runner.models.stylegan2.mapping import W_AVG_BETA
 from gan_runner.train.ema import update_ema
 
@@ -343,3 +349,72 @@ def test_the_tiny_preset_builds_narrow_networks_at_32_px(composed):
 def test_an_invalid_model_override_is_a_user_error(composed):
     with pytest.raises(UserError, match="mixing_prob"):
         composed("model=stylegan2", "model.mixing_prob=2")
+
+
+# --- conv_clamp: StyleGAN2-ADA's activation bound in float16 ------------------------------------
+
+
+def loud_pair(**overrides):
+    """A tiny G and D whose activations reach thousands (a scaled-up constant and RGB biases),
+    and a hook that records the largest activation each clamped layer hands on."""
+    pair = build_stylegan2(tiny(**overrides), DataSpec((3, 16, 16)))
+    with torch.no_grad():
+        pair.G.synthesis.const.mul_(1000)
+        for block in pair.G.synthesis.blocks:
+            block.to_rgb.bias.fill_(500.0)
+    largest: dict[str, float] = {}
+    for net in ("G", "D"):
+        for name, module in getattr(pair, net).named_modules():
+            if isinstance(module, ConvClamp):
+                module.register_forward_hook(
+                    lambda m, i, out, key=f"{net}.{name}": largest.__setitem__(
+                        key, float(out.detach().abs().max())))
+    return pair.G.eval(), pair.D, largest
+
+
+def test_under_fp16_autocast_every_convolution_layer_is_clamped_at_256():
+    G, D, largest = loud_pair()
+    z = torch.randn(4, G.z_dim)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
+        logits = D(G(z))
+    layers = {key.split(".", 1)[0] for key in largest}
+    assert layers == {"G", "D"} and max(largest.values()) == 256.0
+    assert torch.isfinite(logits).all()
+    with torch.no_grad():
+        D(G(z))
+    assert max(largest.values()) > 1000  # the same network in fp32 goes well past the bound
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_clamp_leaves_fp32_and_bf16_numbers_exactly_as_without_it(dtype):
+    G, D, _ = loud_pair()
+    G_off, D_off = copy.deepcopy(G), copy.deepcopy(D)
+    for net in (G_off, D_off):
+        set_conv_clamp(net, None)
+    z = torch.randn(4, G.z_dim)
+    context = torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32)
+    with torch.no_grad(), context:
+        torch.manual_seed(1)
+        images, logits = G(z), D(G(z))
+        torch.manual_seed(1)
+        images_off, logits_off = G_off(z), D_off(G_off(z))
+    assert images.abs().max() > 256 and torch.equal(images, images_off)
+    assert torch.equal(logits, logits_off)
+
+
+def test_model_conv_clamp_sets_the_bound_and_null_turns_it_off():
+    for value in (100.0, None):
+        pair = build_stylegan2(tiny(conv_clamp=value), DataSpec((3, 16, 16)))
+        limits = {m.limit for net in (pair.G, pair.D) for m in net.modules()
+                  if isinstance(m, ConvClamp)}
+        assert limits == {value}
+    assert tiny().conv_clamp == 256.0
+    with pytest.raises(UserError, match=r"model\.conv_clamp"):
+        tiny(conv_clamp=0.0)
+
+
+def test_conv_clamp_composes_from_the_command_line(composed):
+    assert composed("model=stylegan2").conv_clamp == 256.0
+    assert composed("model=stylegan2", "model.conv_clamp=null").conv_clamp is None
+    with pytest.raises(UserError, match="conv_clamp"):
+        composed("model=stylegan2", "model.conv_clamp=-1")

@@ -94,6 +94,9 @@ TINY_STYLEGAN2 = [*(o for o in TINY_FMNIST if not o.startswith("model.")),
     pytest.param([*TINY_STYLEGAN2, "regularizer=[r1,path_length]", "regularizer.r1.every=2",
                   "regularizer.path_length.every=2"],
                  id="stylegan2_tiny with lazy r1 and path length", marks=needs_fmnist),
+    pytest.param([*TINY_FMNIST, "conditioning=acgan", "regularizer=r1"],
+                 id="acgan with r1 on a conditional D", marks=needs_fmnist),
+    pytest.param([*TINY_TOY, "conditioning=infogan"], id="infogan codes and Q head"),
 ])
 def test_resumed_run_matches_the_uninterrupted_one(make_trainer, tmp_path, overrides):
     """A run stopped halfway (its checkpoint there, nothing after) and resumed with the same

@@ -8,10 +8,11 @@ not learn the augmentations ("non-leaking", sec. 2.2). The stages run in the ref
 
 1. Geometric: x-flip, 90-degree rotations, integer translation (the pixel blits), isotropic
    scaling, pre-rotation, anisotropic scaling, post-rotation, fractional translation. All are
-   composed into one 3x3 matrix per sample and the image is resampled once, mirrored beyond its
-   borders so no empty border appears. A sample whose matrix maps pixel centres onto pixel
-   centres (only blits fired) is copied exactly; the others are sampled bilinearly, without the
-   reference's 2x wavelet upsampling (slightly softer, and the same for reals and fakes).
+   composed into one 3x3 matrix per sample and the image is resampled once as the reference
+   does (``warp``): mirrored beyond its borders (about the edge pixels, so no empty border
+   appears), upsampled 2x with the sym6 wavelet, sampled bilinearly, downsampled 2x with sym6.
+   A sample whose matrix maps pixel centres onto pixel centres (only blits fired) is copied
+   exactly from the mirrored image.
 2. Color: brightness, contrast, luma flip, hue rotation, saturation, composed into one 4x4
    matrix per sample. Contrast scales around mid-grey 0, as in the reference, so that the op
    stays a per-pixel affine map. Outputs are not clamped: a clamp would cut G's gradient where it
@@ -23,6 +24,9 @@ not learn the augmentations ("non-leaking", sec. 2.2). The stages run in the ref
    the expected power of a 1/f spectrum is kept.
 4. Additive Gaussian noise with a per-sample std |N(0, noise_std)|.
 5. Cutout: a square of half the image side set to 0 (mid-grey).
+
+The blits and the cutout box use the whole-pixel ops of ``core.image_ops``, shared with
+DiffAugment and bCR.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from torch import Tensor, nn
 from gan_runner.augment.base import AUGMENTS, AugmentConfig, DAugment
 from gan_runner.augment.controller import AdaController
 from gan_runner.core.checks import require, require_choice
+from gan_runner.core.image_ops import cut_boxes, gather_pixels
 
 GEOMETRIC_OPS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
 COLOR_OPS = ("brightness", "contrast", "lumaflip", "hue", "saturation")
@@ -62,6 +67,13 @@ _STAGES = (("_geometric", GEOMETRIC_OPS), ("_color", COLOR_OPS), ("_filter", ("i
            ("_noise", ("noise",)), ("_cutout", ("cutout",)))
 # Expected power of each filter band (low to high) for a 1/f spectrum, as in the reference.
 BAND_POWER = (10 / 13, 1 / 13, 1 / 13, 1 / 13)
+# The low-pass decomposition filter of the sym6 wavelet (Daubechies' least asymmetric wavelet
+# with 6 vanishing moments), which the reference resamples the geometric stage with.
+SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
+        0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
+        -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036,
+        -0.007800708325034148)
+GEOMETRIC_FILTER = tuple(tap / math.fsum(SYM6) for tap in SYM6)  # unit DC gain
 
 
 @dataclass(frozen=True)
@@ -109,21 +121,95 @@ def _translate2d(tx: Tensor, ty: Tensor) -> Tensor:
     return _affine2d(one, zero, zero, one, tx, ty)
 
 
-def _resample(x: Tensor, inverse: Tensor) -> Tensor:
-    """Sample x at ``inverse`` @ each output pixel centre (pixel units, origin at the centre)."""
+def _filter_matrix(index: Tensor, taps: tuple[float, ...], like: Tensor) -> Tensor:
+    """The matrix of taps[index] (0 where index is outside the filter), in ``like``'s dtype:
+    a 1-D filter along an axis as a matrix product, which stays cheap to differentiate twice
+    (R1 differentiates D's input gradient through the pipe)."""
+    bank = torch.tensor(taps, dtype=torch.float64, device=like.device)
+    inside = (index >= 0) & (index < len(taps))
+    return torch.where(inside, bank[index.clamp(0, len(taps) - 1)], 0.0).to(like.dtype)
+
+
+def _upsample2x(x: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """Zero insertion and the low-pass along both axes, with gain 2 per axis to keep the mean:
+    along an axis of n pixels u[q] = 2 sum_p x[p] taps[q - 2p + 5] (12 taps), which the
+    reference places at input pixel q / 2. Only q = 5 .. 2n - 6 are made, the outputs that see
+    no pixel beyond the input (so that nothing beyond it darkens them); they keep the centre."""
+    offset = len(taps) // 2 - 1
+
+    def matrix(n: int) -> Tensor:
+        q = torch.arange(offset, 2 * n - offset, device=x.device).view(-1, 1)
+        return 2 * _filter_matrix(q - 2 * torch.arange(n, device=x.device) + offset, taps, x)
+
+    return matrix(x.shape[-2]) @ x @ matrix(x.shape[-1]).T
+
+
+def _downsample2x(v: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """The low-pass and every other pixel along both axes: d[s] = sum_k v[2s + 1 + k] taps[k],
+    the adjoint of the upsampling up to its gain, so that for the orthogonal sym6 upsampling
+    and then downsampling gives the image back."""
+    def matrix(m: int) -> Tensor:
+        s = torch.arange((m - len(taps)) // 2, device=v.device).view(-1, 1)
+        return _filter_matrix(torch.arange(m, device=v.device) - 2 * s - 1, taps, v)
+
+    return matrix(v.shape[-2]) @ v @ matrix(v.shape[-1]).T
+
+
+def warp(x: Tensor, inverse: Tensor, taps: tuple[float, ...] = GEOMETRIC_FILTER) -> Tensor:
+    """StyleGAN2-ADA's resampling: mirror the image, upsample it 2x with the wavelet low-pass,
+    sample it bilinearly at the transformed points of a 2x output grid, low-pass and subsample
+    that back to 1x. The 2x grid halves the blur of bilinear sampling, and the final low-pass
+    removes what a shrinking transform would fold above the output's Nyquist frequency.
+
+    Two deliberate differences, both outside the reference's usual regime: the mirror margin is
+    fixed at the side - 1 pixels that the reference caps it at, since sizing it from the
+    batch's matrices would read them on the host (a sync); and points beyond that margin
+    (extreme shrinks and shifts) are mirrored again instead of reading zeros, so no black
+    corner appears.
+    """
+    n, _, h, w = x.shape
+    extra = len(taps) // 4  # output pixels made beyond each border for the low-pass (3)
+    padded = F.pad(x, [w - 1, w - 1, h - 1, h - 1], mode="reflect")
+    up = _upsample2x(padded, taps)  # centred where the padded image is
+    # the 2x output grid's pixel centres in output pixel units about the image centre
+    ys, xs = torch.meshgrid((torch.arange(2 * (h + 2 * extra), device=x.device) + 1) / 2
+                            - (h / 2 + extra),
+                            (torch.arange(2 * (w + 2 * extra), device=x.device) + 1) / 2
+                            - (w / 2 + extra), indexing="ij")
+    points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).view(1, -1, 3)
+    source = (points @ inverse.transpose(1, 2))[..., :2]
+    # input units -> the upsampled image's pixel units about its centre -> grid_sample's [-1, 1]
+    source = (2 * source - 0.5) / torch.tensor([up.shape[3] / 2, up.shape[2] / 2],
+                                               device=x.device)
+    grid = source.view(n, *xs.shape, 2).to(x.dtype)
+    sampled = F.grid_sample(up, grid, mode="bilinear", padding_mode="reflection",
+                            align_corners=False)
+    return _downsample2x(sampled, taps)
+
+
+def _resample(x: Tensor, inverse: Tensor, taps: tuple[float, ...] | None) -> Tensor:
+    """Sample x at ``inverse`` @ each output pixel centre (pixel units, origin at the centre).
+
+    A sample whose matrix maps pixel centres onto pixel centres (only blits fired, or nothing)
+    is copied pixel by pixel from the mirrored image, exactly. The reference sends it through
+    the filter chain too, which returns the same pixels up to float rounding for integer shifts
+    (sym6 is orthogonal) but, sym6 being asymmetric, filters flips and quarter turns slightly
+    (centre tap about 0.96): these are the paper's lossless blits. The others go through
+    ``warp``; ``taps`` None says no sample can need it.
+    """
     n, _, h, w = x.shape
     ys, xs = torch.meshgrid(torch.arange(h, device=x.device) + 0.5 - h / 2,
                             torch.arange(w, device=x.device) + 0.5 - w / 2, indexing="ij")
     centres = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).view(1, h * w, 3)
     sx, sy = (centres @ inverse.transpose(1, 2)).unbind(dim=-1)[:2]
     index = torch.stack([sx + (w - 1) / 2, sy + (h - 1) / 2], dim=-1)
-    on_pixels = ((index - index.round()).abs() < 1e-3).flatten(1).all(dim=1)
-    # align_corners=False: -1 and 1 are the outer edges of the border pixels
-    grid = torch.stack([sx / (w / 2), sy / (h / 2)], dim=-1).view(n, h, w, 2).to(x.dtype)
-    exact = F.grid_sample(x, grid, mode="nearest", padding_mode="reflection", align_corners=False)
-    smooth = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection",
-                           align_corners=False)
-    return torch.where(on_pixels.view(n, 1, 1, 1), exact, smooth)
+    pixel = index.round()
+    cols, rows = pixel.long().view(n, h, w, 2).unbind(dim=-1)
+    exact = gather_pixels(x, rows, cols, fill="reflect")
+    if taps is None:
+        return exact
+    on_pixels = ((index - pixel).abs() < 1e-3).flatten(1).all(dim=1)
+    return torch.where(on_pixels.view(n, 1, 1, 1), exact, warp(x, inverse, taps))
 
 
 def _color_basis() -> Tensor:
@@ -178,6 +264,8 @@ class AugmentPipe(nn.Module):
         self.register_buffer("color_basis", _color_basis(), persistent=False)
         self.register_buffer("bands", band_filters(), persistent=False)
         self.register_buffer("band_power", torch.tensor(BAND_POWER), persistent=False)
+        # with the blits alone every matrix maps pixel centres onto pixel centres
+        self.warps = any(self.ops.get(op, 0) > 0 for op in GROUPS["geom"])
 
     def forward(self, images: Tensor, p: float) -> Tensor:
         """Augment (N, C, H, W) images in [-1, 1]; p = 0 returns ``images`` itself."""
@@ -219,7 +307,10 @@ class AugmentPipe(nn.Module):
         T = _rotate2d(_pick(p_rot, angle(), 0.0)) @ T
         frac = _pick(self._prob("xfrac", p), torch.randn(n, 2, device=dev) * m.xfrac_std, 0.0)
         T = _translate2d(frac[:, 0] * w, frac[:, 1] * h) @ T
-        return _resample(x, torch.linalg.inv_ex(T).inverse)  # _ex: no error check, no sync
+        inverse = torch.linalg.inv_ex(T).inverse  # _ex: no error check, no sync
+        # a quarter turn of an image whose sides differ in parity lands between pixels
+        warps = self.warps or (h - w) % 2 == 1
+        return _resample(x, inverse, GEOMETRIC_FILTER if warps else None)
 
     def _color(self, x: Tensor, p: float) -> Tensor:
         n, c = x.shape[:2]
@@ -281,12 +372,11 @@ class AugmentPipe(nn.Module):
                      torch.full((n, 1), self.magnitudes.cutout_size, device=dev), 0.0)
         centre = torch.rand(n, 2, device=dev)
 
-        def outside(length: int, axis: int) -> Tensor:
+        def inside(length: int, axis: int) -> Tensor:
             coords = (torch.arange(length, device=dev) + 0.5) / length
-            return (coords - centre[:, axis:axis + 1]).abs() >= size / 2
+            return (coords - centre[:, axis:axis + 1]).abs() < size / 2
 
-        keep = outside(h, 1).unsqueeze(2) | outside(w, 0).unsqueeze(1)
-        return x * keep.unsqueeze(1).to(x.dtype)
+        return cut_boxes(x, inside(h, 1), inside(w, 0))
 
     def extra_repr(self) -> str:
         return f"ops={self.ops}"

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from gan_runner.augment.base import AUGMENTS, AugmentConfig, DAugment
 from gan_runner.core.checks import require
+from gan_runner.core.image_ops import cut_boxes, translate
 
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
@@ -55,14 +55,9 @@ def _pixels(side: int, ratio: float) -> int:
 def translation(x: Tensor) -> Tensor:
     n, _, h, w = x.shape
     ry, rx = _pixels(h, TRANSLATION_RATIO), _pixels(w, TRANSLATION_RATIO)
-    dy = torch.randint(-ry, ry + 1, (n, 1, 1), device=x.device)
-    dx = torch.randint(-rx, rx + 1, (n, 1, 1), device=x.device)
-    # output pixel (i, j) is input pixel (i - dy, j - dx), read from the zero-padded image
-    rows = torch.arange(h, device=x.device).view(1, h, 1) - dy + ry
-    cols = torch.arange(w, device=x.device).view(1, 1, w) - dx + rx
-    padded = F.pad(x, [rx, rx, ry, ry]).permute(0, 2, 3, 1)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1)
-    return padded[batch, rows, cols].permute(0, 3, 1, 2)
+    dy = torch.randint(-ry, ry + 1, (n,), device=x.device)
+    dx = torch.randint(-rx, rx + 1, (n,), device=x.device)
+    return translate(x, dy, dx, fill="zeros")
 
 
 def cutout(x: Tensor) -> Tensor:
@@ -76,8 +71,7 @@ def cutout(x: Tensor) -> Tensor:
         coords = torch.arange(side, device=x.device).view(1, side)
         return (coords >= start) & (coords < start + size)
 
-    hole = inside(h).unsqueeze(2) & inside(w).unsqueeze(1)
-    return x * (~hole).unsqueeze(1).to(x.dtype)
+    return cut_boxes(x, inside(h), inside(w))
 
 
 POLICIES: dict[str, tuple[Callable[[Tensor], Tensor], ...]] = {

@@ -4,12 +4,16 @@
 checkpoint (or of a ``gan-export`` safetensors file) against the real data it was trained on
 (its ``real_split``).
 ``gan-eval real=DIR fake=DIR [features=inception]``: two folders, no generator involved.
+``protocol=fid50k_full[,kid50k_full...]`` evaluates as a published protocol defines (its
+metrics, counts and features); ``real_stats=FILE.npz`` takes the real side of FID from
+pytorch-fid / clean-fid statistics; ``save_stats=FILE.npz`` writes ours in that format.
 Prints a table; ``out=FILE.json`` also writes the numbers with their provenance.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,24 +30,34 @@ from gan_runner.core.errors import UserError
 from gan_runner.data.images import IMAGE_SUFFIXES, ImageDatasetConfig, image_folder_set
 from gan_runner.metrics.base import MetricsConfig, registered
 from gan_runner.metrics.evaluate import Evaluator
+from gan_runner.metrics.protocols import PROTOCOLS
 from gan_runner.storage.generator_file import load_generator
 
-USAGE = ("usage: gan-eval ckpt=PATH [metrics=fid,kid] [num_fakes=N] [psi=1.0]\n"
+USAGE = ("usage: gan-eval ckpt=PATH [metrics=fid,kid | protocol=fid50k_full] [num_fakes=N] "
+         "[psi=1.0]\n"
          "       gan-eval real=DIR fake=DIR [metrics=fid,kid] [features=inception]")
+# what gan-eval evaluates when neither metrics= nor protocol= says
+DEFAULT_METRICS, DEFAULT_FAKES = ["fid", "kid"], 10_000
 SPEC = {
     "ckpt": Arg(Path, None, "a ckpt-*.pt written by gan-train, or a gan-export .safetensors"),
     "real": Arg(Path, None, "a folder of real images (with fake=)"),
     "fake": Arg(Path, None, "a folder of generated images (with real=)"),
-    "metrics": Arg(lambda s: [m for m in s.split(",") if m], "fid,kid",
-                   "comma-separated: " + " ".join(metric.name for metric in registered())),
-    "num_fakes": Arg(int, "10000", "generated samples (ckpt mode)"),
+    "metrics": Arg(lambda s: [m for m in s.split(",") if m], None,
+                   "comma-separated (default fid,kid): "
+                   + " ".join(metric.name for metric in registered())),
+    "protocol": Arg(str, None, "comma-separated: " + " ".join(PROTOCOLS.names())),
+    "num_fakes": Arg(int, None, "generated samples (ckpt mode; default 10000)"),
     "num_reals": Arg(int, None, "real samples (default: the whole split or folder)"),
     "psi": Arg(float, "1.0", "truncation psi (ckpt mode, models with a mapping network)"),
-    "features": Arg(str, "auto", "auto | inception | fmnist | toy"),
+    "features": Arg(str, "auto", "auto | inception | fmnist | toy | vgg16 | dinov2"),
     "resize": Arg(str, "tf_bilinear", "inception resize: tf_bilinear | clean | torch_bilinear"),
     "inception_weights": Arg(str, None, "path to the FID Inception weights"),
+    "weights": Arg(lambda s: dict(item.split(":", 1) for item in s.split(",") if item), None,
+                   "other networks' files: vgg16:PATH,dinov2:PATH,alexnet:PATH,lpips_vgg:PATH"),
     "real_split": Arg(str, "train", "ckpt mode: the split of the training dataset to compare to"),
     "batch_size": Arg(int, "250", "extractor batch size"),
+    "real_stats": Arg(str, None, "FID's real side from a mu/sigma .npz (pytorch-fid, clean-fid)"),
+    "save_stats": Arg(Path, None, "write the real features' mu/sigma .npz here"),
     "device": Arg(str, "auto", "auto | cpu | cuda"),
     "out": Arg(Path, None, "also write the results as JSON here"),
 }
@@ -64,9 +78,14 @@ def folder_data(root: Path, channels: int = 3):
 
 
 def metrics_config(args: dict[str, Any]) -> MetricsConfig:
-    fields = ("features", "num_fakes", "num_reals", "resize", "inception_weights", "real_split",
-              "batch_size", "psi")
-    return MetricsConfig(names=args["metrics"], **{k: args[k] for k in fields})
+    """A protocol fixes the metrics and the count; without one, gan-eval's defaults apply."""
+    fields = ("features", "num_reals", "resize", "inception_weights", "real_split",
+              "batch_size", "psi", "real_stats", "weights")
+    given = {k: args[k] for k in fields if args[k] is not None}
+    protocol = args["protocol"] or ""
+    names = args["metrics"] or ([] if protocol else DEFAULT_METRICS)
+    num_fakes = args["num_fakes"] or (MetricsConfig.num_fakes if protocol else DEFAULT_FAKES)
+    return MetricsConfig(names=names, protocol=protocol, num_fakes=num_fakes, **given)
 
 
 def evaluate(argv: list[str]) -> dict[str, Any]:
@@ -97,9 +116,14 @@ def evaluate(argv: list[str]) -> dict[str, Any]:
             source = {"ckpt": str(args["ckpt"]), "ckpt_kind": trained.source["kind"],
                       "kimg": trained.kimg}
     results = {**source, **results}
+    if args["save_stats"] is not None:
+        evaluator.real_stats().save(args["save_stats"])
+        results["saved_stats"] = str(args["save_stats"])
     show(results)
-    if args["out"] is not None:
-        args["out"].write_text(json.dumps(results, indent=2))
+    if args["out"] is not None:  # a spread that means nothing (NaN) is null, as in metrics.jsonl
+        plain = {k: None if isinstance(v, float) and not math.isfinite(v) else v
+                 for k, v in results.items()}
+        args["out"].write_text(json.dumps(plain, indent=2))
     return results
 
 

@@ -3,7 +3,8 @@
 ``gan-export ckpt=outputs/.../checkpoints/ckpt-000100000.pt out=G.safetensors``
 The file holds the generator's weights and, as metadata, what rebuilds and describes it
 (``gan_runner.storage.generator_file``); ``gan-sample`` and ``gan-eval`` read it in ``ckpt=``. It is
-a fraction of the checkpoint's size: no D, no optimizer state, no random state.
+a fraction of the checkpoint's size: no D, no optimizer state, no random state. A conditional
+generator's file names its classes, which ``gan-sample`` writes beside the rows of its grids.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ def export(argv: list[str]) -> Path:
                         "e.g. out=G.safetensors")
     checkpoint = RunCheckpoint.load(args["ckpt"])
     params = export_generator(checkpoint, args["ckpt"], args["out"])
+    section = checkpoint.config.get("conditioning", {})
+    conditioning = section.get("name", "none")
+    classes = (f", {checkpoint.spec.num_classes} classes" if section.get("d", "none") != "none"
+               else "")
     print(f"wrote {args['out']} (EMA generator of model={checkpoint.config['model']['name']}, "
-          f"{params:,} parameters, {checkpoint.kimg:g} kimg)")
+          f"conditioning={conditioning}{classes}, {params:,} parameters, "
+          f"{checkpoint.kimg:g} kimg)")
     return args["out"]
 
 

@@ -1,5 +1,7 @@
 """``gan-report PATH [out=DIR]``: compare the runs under PATH (a run, a sweep, any folder of
-runs) in a table on the terminal, ``report.md``, ``report.csv`` and PNG charts."""
+runs) in a table on the terminal, ``report.md``, ``report.csv``, PNG charts and ``report.html``
+(one self-contained page: the sortable table, the charts, the last grids, each run's command
+and provenance)."""
 
 from __future__ import annotations
 

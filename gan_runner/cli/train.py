@@ -8,8 +8,12 @@ Examples: ``gan-train model=dcgan loss=hinge``, ``gan-train -m loss=ns,hinge,wga
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
+from collections.abc import Sequence
+from importlib.abc import Traversable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,7 +21,7 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from gan_runner.cli.errors import exit_on_user_error, run_reporting_errors
@@ -30,7 +34,63 @@ from gan_runner.train.distributed import process_group
 from gan_runner.train.signals import REQUEUE
 
 GROUPS = ("dataset", "model", "loss", "regularizer", "augment", "optimizer", "trainer",
-          "metrics", "experiment", "debug")
+          "metrics", "conditioning", "logger", "experiment", "debug")
+# what each group is for, in `gan-train --help` (its options describe themselves: conf/)
+GROUP_HELP = {
+    "dataset": "the real images (dataset.root=DIR, resolution, max_images, download=true)",
+    "model": "G and D (model.channels=..., model.spectral_norm=true)",
+    "loss": "the adversarial loss (loss.real_label=0.9: one-sided label smoothing)",
+    "regularizer": "penalty terms; a list combines them: regularizer=[r1,bcr]",
+    "augment": "what D's inputs go through (augment.p, augment.preset=bgc)",
+    "optimizer": "G's and D's optimizers (g_lr, d_lr, betas, lr_schedule=linear)",
+    "trainer": "length, batch, EMA, seed, device, resume, speed options",
+    "metrics": "evaluation while training (every_kimg, num_fakes, best, features)",
+    "conditioning": "class labels: how G and D take them (conditioning.g, .d), or InfoGAN's codes",
+    "logger": "where the numbers go besides metrics.jsonl; a list: logger=[tensorboard,wandb]",
+    "experiment": "presets: several groups and values at once",
+    "debug": "a run of seconds after any experiment",
+}
+HELP_WIDTH = 100
+
+
+def first_sentence(option_file: Traversable) -> str:
+    """An option's one line: the first sentence of its file's leading comment."""
+    comment = []
+    for line in option_file.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        if not line.startswith("# @package"):
+            comment.append(line.lstrip("# ").strip())
+    text = " ".join(comment)
+    end = re.search(r"(?<!\bal)(?<!\beq)(?<!e\.g)\.(\s|$)", text)  # not "et al.", "eq."...
+    return text[:end.start() + 1] if end else text
+
+
+def chosen(choices: Any, overrides: Sequence[str], group: str) -> set[str]:
+    """The options of ``group`` this run takes: Hydra records a single choice, and a list
+    (``logger=[csv,wandb]``) only as the override typed."""
+    if choices.get(group) is not None:
+        return {str(choices[group])}
+    typed = [value for key, _, value in (o.partition("=") for o in overrides) if key == group]
+    return set(typed[-1].strip("[]").split(",")) if typed else set()
+
+
+def groups_help(choices: Any, overrides: Sequence[str]) -> str:
+    """The config groups of ``gan-train --help``: each with what it is for, then its options
+    (``*``: this run's choice) and their one line each, read from ``conf/`` as shipped."""
+    conf = files("gan_runner.conf")
+    lines = []
+    for group in GROUPS + tuple(g for g in GROUP_HELP if g not in GROUPS):
+        folder = conf.joinpath(group)
+        if not folder.is_dir():
+            continue
+        picked = chosen(choices, overrides, group)
+        lines.append(f"{group + ':':<14}{GROUP_HELP.get(group, '')}")
+        for option in sorted(p for p in folder.iterdir() if p.name.endswith(".yaml")):
+            name = option.name[:-5]
+            line = f"  {'*' if name in picked else ' '}{name:<17}{first_sentence(option)}"
+            lines.append(line if len(line) <= HELP_WIDTH else line[:HELP_WIDTH - 3] + "...")
+    return "\n".join(lines) + "\n"
 
 
 def apply_thread_limit() -> None:
@@ -41,7 +101,7 @@ def apply_thread_limit() -> None:
         torch.set_num_threads(int(threads))
 
 
-def require_objective(cfg: DictConfig) -> None:
+def require_objective(cfg: Any) -> None:
     """An optimizing sweeper (one with a ``direction``, e.g. Optuna) needs a number from every
     trial; without metrics each trial would train in vain and the whole study fail at the end."""
     hydra_cfg = HydraConfig.get()
@@ -66,10 +126,10 @@ def train_task(cfg: DictConfig) -> Any:
     from gan_runner.train.loop import Trainer
 
     apply_thread_limit()
-    require_objective(cfg)
+    train_cfg = validated(cfg)
+    require_objective(train_cfg)  # validated: metrics=auto resolved to fid or toy
     runtime = HydraConfig.get().runtime
     choices = {k: v for k, v in runtime.choices.items() if k in GROUPS and v is not None}
-    train_cfg = validated(cfg)
     with process_group(select_device(train_cfg.trainer.device)) as world:
         run_dir = world.share(Path(runtime.output_dir))  # rank 0's (see torchrun_overrides)
         trainer = Trainer(train_cfg, run_dir, as_dict(cfg), choices)
@@ -99,6 +159,7 @@ def torchrun_overrides(args: list[str]) -> list[str]:
 
 def main() -> None:
     register_configs()
+    OmegaConf.register_new_resolver("gan_train_groups", groups_help, replace=True)
     entry = hydra.main(config_path="pkg://gan_runner.conf", config_name="train",
                        version_base=None)(train_task)
 

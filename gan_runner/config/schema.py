@@ -18,7 +18,9 @@ from gan_runner.augment.base import AugmentConfig
 from gan_runner.core.checks import require, require_choice
 from gan_runner.core.errors import UserError
 from gan_runner.metrics.base import MetricsConfig
+from gan_runner.models.conditioning import ConditioningConfig
 from gan_runner.objectives.base import LossConfig, RegularizerConfig
+from gan_runner.storage.loggers import LoggerConfig, check_loggers
 
 
 def unknown_setting(key: str) -> UserError:
@@ -131,3 +133,11 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
+    # where the rows go besides metrics.jsonl: logger=[tensorboard,wandb] (conf/train.yaml
+    # picks tensorboard; empty here, as a group's selection adds to it)
+    logger: dict[str, LoggerConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_loggers(self.logger)
+        self.metrics = self.metrics.resolved(self.dataset)  # metrics=auto: fid or toy

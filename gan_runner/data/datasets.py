@@ -3,6 +3,10 @@
 Image sets keep (or decode on demand) uint8 pixels: metrics need the exact uint8 images (an
 image set's ``uint8_batch``), the training step needs floats in [-1, 1] (``batch``), and both
 come from the same pixels.
+
+A labelled set also carries one int64 class index per sample (``labels``, on the same device
+as its samples); reading them draws no random numbers, so an unconditional run is the same
+whether or not its data has labels.
 """
 
 from __future__ import annotations
@@ -35,12 +39,32 @@ class RealData(Protocol):
 
     spec: DataSpec
     description: str  # where the samples came from: goes into every metric's provenance
+    labels: Tensor | None  # int64 (len(self),): each sample's class; None when unlabelled
 
     def __len__(self) -> int: ...
 
     def batch(self, indices: Tensor) -> Tensor:
         """Float samples for the model: images in [-1, 1], points as they are."""
         ...
+
+
+LABEL_CHOICES = ("auto", "folders", "none")  # dataset.labels
+
+
+def labelled_spec(shape: tuple[int, ...], labels: Tensor | None,
+                  class_names: tuple[str, ...]) -> DataSpec:
+    """The spec of a set with these labels (one per distinct sample: x-flips not counted),
+    counting how many samples each class has."""
+    if labels is None:
+        return DataSpec(shape)
+    counts = torch.bincount(labels, minlength=len(class_names))
+    return DataSpec(shape, len(class_names), tuple(class_names),
+                    tuple(int(n) for n in counts))
+
+
+def labels_of(data: RealData) -> Tensor | None:
+    """A set's labels; sets written before labels existed (a test's stand-in) have none."""
+    return getattr(data, "labels", None)
 
 
 def to_float(images: Tensor) -> Tensor:

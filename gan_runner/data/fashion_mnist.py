@@ -12,6 +12,7 @@ import numpy as np
 
 from gan_runner.core.errors import UserError
 from gan_runner.core.paths import cache_base
+from gan_runner.data.downloads import fetch_torchvision_files
 from gan_runner.data.idx import read_idx
 
 DEBIAN_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -38,13 +39,12 @@ def locate(root: str | None, download: bool) -> Path:
     for folder in candidates:
         if _find(folder, _FILES["train"]) and _find(folder, _FILES["test"]):
             return folder
-    if download:
+    if download:  # torchvision's files, read as they come (gzipped): _find looks there
         from torchvision.datasets import FashionMNIST
 
         target = Path(root).expanduser() if root else cache_base()
-        for train in (True, False):
-            FashionMNIST(str(target), train=train, download=True)
-        return target
+        return fetch_torchvision_files(FashionMNIST, target,
+                                       "set dataset.root=DIR to a folder with the IDX files")
     where = (f"dataset.root={root} has no Fashion-MNIST files" if root
              else "no Fashion-MNIST files found")
     raise UserError(

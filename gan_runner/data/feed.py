@@ -9,7 +9,9 @@ memory, from where they are copied without blocking.
 Either way a batch is the stream's (``BatchStream``), so the images a step sees do not depend
 on the feed: the loader follows its own copy of the stream from the live stream's position,
 and starts over from there whenever the live position moved (a resume). Each feed measures how
-long the host waited for its batches (``take_wait``), which the loop logs.
+long the host waited for its batches (``take_wait``), which the loop logs. A labelled set's
+labels come with its images (``next_labelled``), indexed by the same indices: on the device for
+a resident set, through the loader (pinned, copied without blocking) otherwise.
 """
 
 from __future__ import annotations
@@ -24,17 +26,19 @@ from torch.utils.data import DataLoader
 
 from gan_runner.core.devices import to_device
 from gan_runner.core.errors import UserError
-from gan_runner.data.datasets import RealData
+from gan_runner.data.datasets import RealData, labels_of
 from gan_runner.data.stream import BatchStream
 
 Slice = Callable[[Tensor], Tensor]  # this rank's share of a global batch (``World.local_slice``)
+Labelled = tuple[Tensor, Tensor | None]  # images and their int64 labels (None: unlabelled)
 
 # a set is kept on a GPU when it takes at most this share of the memory free there
 DEVICE_SHARE = 0.25
 
 
 class Feed:
-    """``next()`` -> the next real batch (this rank's slice) on the device, as floats."""
+    """``next_labelled()`` -> the next real batch (this rank's slice) on the device, as
+    floats, and its labels there; ``next()`` -> the images alone."""
 
     def __init__(self, stream: BatchStream, local_slice: Slice, device: torch.device,
                  memory_format: torch.memory_format) -> None:
@@ -43,6 +47,9 @@ class Feed:
         self._waited, self._batches = 0.0, 0
 
     def next(self) -> Tensor:
+        return self.next_labelled()[0]
+
+    def next_labelled(self) -> Labelled:
         start = time.perf_counter()
         batch = self._next()
         self._waited += time.perf_counter() - start
@@ -57,7 +64,7 @@ class Feed:
         self._waited, self._batches = 0.0, 0
         return mean
 
-    def _next(self) -> Tensor:
+    def _next(self) -> Labelled:
         raise NotImplementedError
 
 
@@ -69,22 +76,28 @@ class ResidentFeed(Feed):
         super().__init__(stream, local_slice, device, memory_format)
         self.data = data.on_device(device)  # type: ignore[attr-defined]
 
-    def _next(self) -> Tensor:
+    def _next(self) -> Labelled:
         indices = to_device(self.local_slice(self.stream.next_indices()), self.device)
-        return self.data.batch(indices).contiguous(memory_format=self.memory_format)
+        labels = labels_of(self.data)
+        if labels is not None:
+            labels = labels[indices]
+        return self.data.batch(indices).contiguous(memory_format=self.memory_format), labels
 
 
 class _Batches(torch.utils.data.Dataset):
-    """A loader's items are whole batches: ``data.batch(indices)`` in a worker."""
+    """A loader's items are whole batches: ``data.batch(indices)`` and their labels, in a
+    worker."""
 
     def __init__(self, data: RealData) -> None:
         self.data = data
 
-    def __getitem__(self, indices: Tensor) -> Tensor | UserError:
+    def __getitem__(self, indices: Tensor) -> Labelled | UserError:
         try:
-            return self.data.batch(indices)
+            images = self.data.batch(indices)
         except UserError as error:  # sent as data: a raise would come back wrapped in a trace
             return error
+        labels = labels_of(self.data)
+        return images, None if labels is None else labels[indices]
 
 
 class _Ahead:
@@ -120,7 +133,7 @@ class LoaderFeed(Feed):
                             pin_memory=self.device.type == "cuda", **options)
         self._batches_ahead = iter(loader)
 
-    def _next(self) -> Tensor:
+    def _next(self) -> Labelled:
         if self._position != (self.stream.epoch, self.stream.position):
             self._start()
         self.stream.next_indices()  # the live stream moves with the loader's copy
@@ -128,7 +141,9 @@ class LoaderFeed(Feed):
         batch = next(self._batches_ahead)  # type: ignore[arg-type]
         if isinstance(batch, UserError):  # an unreadable image: the one line it is
             raise batch
-        return to_device(batch, self.device, self.memory_format)
+        images, labels = batch
+        return (to_device(images, self.device, self.memory_format),
+                None if labels is None else to_device(labels, self.device))
 
 
 def fits_on(device: torch.device, nbytes: int) -> bool:

@@ -2,7 +2,8 @@
 
 ``toy_ring8``: 8 modes evenly on a circle of radius ``scale``; ``toy_grid25``: 25 modes on a
 5x5 grid with spacing ``scale``. A fixed pool of ``num_samples`` points is drawn once from
-``seed``, so batches, resumes and metrics all see the same data.
+``seed``, so batches, resumes and metrics all see the same data. Each point's label is the
+index of the mode it was drawn around (``dataset.labels=none`` drops them).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor
 
-from gan_runner.core.checks import require
-from gan_runner.core.spec import DataSpec
-from gan_runner.data.datasets import DATASETS, require_penalty_weights
+from gan_runner.core.checks import require, require_choice
+from gan_runner.data.datasets import DATASETS, labelled_spec, require_penalty_weights
 
 
 @dataclass
@@ -35,8 +35,10 @@ class ToyDatasetConfig:
     # WGAN-GP's lambda weighs (||grad D|| - 1)^2 against the critic's score gap, which grows with
     # the data's scale: the images' 10 leaves the toy critic a tilted plane, 1 lets it form peaks
     gp_lambda: float = 1.0
+    labels: str = "auto"  # auto: each point's mode index | none
 
     def __post_init__(self) -> None:
+        require_choice("dataset.labels", self.labels, ("auto", "none"))
         require(self.num_samples > 0, "dataset.num_samples", self.num_samples, "a positive count")
         require(self.std > 0, "dataset.std", self.std, "a positive standard deviation")
         require(self.scale > 0, "dataset.scale", self.scale, "a positive number")
@@ -65,7 +67,9 @@ class ToyPoints:
         noise = torch.randn(cfg.num_samples, 2, generator=generator) * cfg.std
         self.points = self.centers[modes] + noise
         self.memory_bytes = self.points.nbytes
-        self.spec = DataSpec((2,))
+        self.labels = modes if cfg.labels == "auto" else None
+        names = tuple(f"mode {k}" for k in range(len(self.centers)))
+        self.spec = labelled_spec((2,), self.labels, names if self.labels is not None else ())
         self.description = (
             f"{cfg.name}(scale={cfg.scale}, std={cfg.std}, n={cfg.num_samples}, seed={cfg.seed})"
         )
@@ -77,6 +81,7 @@ class ToyPoints:
         """The same pool on ``device``: ``batch`` then takes indices there."""
         moved = copy.copy(self)
         moved.points = self.points.to(device)
+        moved.labels = None if self.labels is None else self.labels.to(device)
         return moved
 
     def batch(self, indices: Tensor) -> Tensor:

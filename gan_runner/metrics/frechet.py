@@ -9,8 +9,9 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,17 +57,24 @@ def _as_numpy(features: np.ndarray | torch.Tensor) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class FeatureStats:
-    """Mean, unbiased covariance and sample count of a feature set, all that FID needs."""
+    """Mean, unbiased covariance and sample count of a feature set, all that FID needs.
+
+    The file format is pytorch-fid's and clean-fid's (an .npz with ``mu`` and ``sigma``), so
+    their published statistics load here and ours load there; ours add ``count`` and, in
+    ``meta``, how the features were made (extractor, its weights' sha256, resize, dataset).
+    A foreign file has no count (None) and no meta.
+    """
 
     mu: np.ndarray
     sigma: np.ndarray
-    count: int
+    count: int | None
+    meta: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Coerced here so every way of building stats (features, file, by hand) is float64.
         object.__setattr__(self, "mu", np.ascontiguousarray(self.mu, dtype=np.float64))
         object.__setattr__(self, "sigma", np.ascontiguousarray(self.sigma, dtype=np.float64))
-        object.__setattr__(self, "count", int(self.count))
+        object.__setattr__(self, "count", None if self.count is None else int(self.count))
         dim = self.mu.shape[0] if self.mu.ndim == 1 else -1
         if self.sigma.shape != (dim, dim):
             raise UserError(
@@ -96,14 +104,18 @@ class FeatureStats:
         """Write an .npz at exactly ``path``; the rename makes a crash leave no half-written
         cache that a later run would trust."""
         buffer = io.BytesIO()
-        np.savez(buffer, mu=self.mu, sigma=self.sigma, count=np.int64(self.count))
+        extra: dict[str, Any] = {} if self.count is None else {"count": np.int64(self.count)}
+        extra.update({f"meta_{key}": np.str_(value) for key, value in self.meta.items()})
+        np.savez(buffer, mu=self.mu, sigma=self.sigma, **extra)
         atomic_write(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeatureStats:
         try:
             with np.load(path, allow_pickle=False) as data:
-                return cls(data["mu"], data["sigma"], int(data["count"]))
+                meta = {key[5:]: str(data[key]) for key in data.files if key.startswith("meta_")}
+                count = int(data["count"]) if "count" in data.files else None
+                return cls(data["mu"], data["sigma"], count, meta)
         except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as err:
             raise UserError(
                 f"cannot read feature statistics from {os.fspath(path)}: {err}",
@@ -146,7 +158,25 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * trace_sqrt)
 
 
+def fd_values(real: Outputs, fake: Outputs, context: MetricContext, key: str
+              ) -> dict[str, float]:
+    """The Fréchet distance under result ``key``; the real statistics once per evaluator
+    (or, given ``metrics.real_stats``, the file's: the evaluator puts them there)."""
+    real_stats = context.from_real(key, lambda: FeatureStats.from_features(real["features"]))
+    return {key: frechet_distance(real_stats, FeatureStats.from_features(fake["features"]))}
+
+
 @register_metric("fid", Result("fid", lower_is_better=True, label="FID", log_scale=True), order=0)
 def fid_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
-    real_stats = context.from_real("fid", lambda: FeatureStats.from_features(real["features"]))
-    return {"fid": frechet_distance(real_stats, FeatureStats.from_features(fake["features"]))}
+    return fd_values(real, fake, context, "fid")
+
+
+def dinov2_space(cfg: Any, main: str) -> str:
+    """Stein et al.'s space, whatever the evaluation's main one."""
+    return "dinov2"
+
+
+@register_metric("fd_dinov2", Result("fd_dinov2", lower_is_better=True, label="FD (DINOv2)",
+                                     log_scale=True), order=8, space=dinov2_space)
+def fd_dinov2_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    return fd_values(real, fake, context, "fd_dinov2")

@@ -5,7 +5,8 @@ of a ball being the distance to the sample's k-th nearest neighbour. They split 
 number into fidelity (precision, density) and diversity (recall, coverage).
 
 Distances are computed in float64 blocks of rows, so 10k x 10k sets never hold the full 800 MB
-distance matrix; comparisons are strict (``<``), as in the reference ``prdc`` package.
+distance matrix. A sample on a precision/recall ball's boundary is inside (``<=``, as
+StyleGAN2-ADA and torch-fidelity); density/coverage compare strictly (``<``, as ``prdc``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import numpy as np
 import torch
 
 from gan_runner.core.errors import UserError
-from gan_runner.metrics.base import MetricContext, Outputs, Result, register_metric
-from gan_runner.metrics.frechet import check_feature_pair
+from gan_runner.metrics.base import (
+    MetricContext,
+    MetricsConfig,
+    Outputs,
+    Result,
+    register_metric,
+)
+from gan_runner.metrics.frechet import check_feature_pair, dinov2_space
 
 # Distance-matrix entries per block (64 MB in float64).
 _BLOCK_ELEMENTS = 2**23
@@ -92,8 +99,16 @@ def density_coverage(
     return density, coverage
 
 
+def pr_space(cfg: MetricsConfig, main: str) -> str:
+    """VGG-16 fc2 on natural images, the space of Kynkäänniemi et al. and StyleGAN2-ADA;
+    elsewhere (Fashion-MNIST's classifier, the toy points) the evaluation's own space."""
+    if cfg.pr_features != "auto":
+        return cfg.pr_features
+    return "vgg16" if main == "inception" else main
+
+
 @register_metric("pr", Result("precision", lower_is_better=False),
-                 Result("recall", lower_is_better=False), order=3)
+                 Result("recall", lower_is_better=False), order=3, space=pr_space)
 def pr_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
     precision, recall = precision_recall(real["features"], fake["features"], context.cfg.pr_k)
     return {"precision": precision, "recall": recall}
@@ -104,3 +119,10 @@ def pr_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str,
 def dc_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
     density, coverage = density_coverage(real["features"], fake["features"], context.cfg.dc_k)
     return {"density": density, "coverage": coverage}
+
+
+@register_metric("pr_dinov2", Result("precision_dinov2", lower_is_better=False),
+                 Result("recall_dinov2", lower_is_better=False), order=10, space=dinov2_space)
+def pr_dinov2_metric(real: Outputs, fake: Outputs, context: MetricContext) -> dict[str, float]:
+    precision, recall = precision_recall(real["features"], fake["features"], context.cfg.pr_k)
+    return {"precision_dinov2": precision, "recall_dinov2": recall}

@@ -1,8 +1,10 @@
-"""Latent-space figures: style mixing between seeds, and interpolation paths through seeds.
+"""Latent-space figures: style mixing between seeds, interpolation paths through seeds, and
+InfoGAN's code sweeps.
 
 Every seed's z is drawn on the CPU from that seed alone (the same image on any machine), and
 StyleGAN's noise inputs are held fixed (``noise_mode="const"``), so two images of a figure
-differ only in the latent the figure is about.
+differ only in the latent the figure is about. A class-conditional generator draws every image
+of a figure in one class (``label``), whose average w its truncation pulls towards.
 """
 
 from __future__ import annotations
@@ -15,17 +17,32 @@ import torch
 from torch import Tensor, nn
 
 from gan_runner.core.errors import UserError
-from gan_runner.models.base import generate
+from gan_runner.models.base import generate, latent_codes
+from gan_runner.models.conditioning import LatentCodes
 
 STYLE_RANGES = ("coarse", "middle", "fine")
 PARALLEL_EPS = 1e-7  # below this sin(angle) two latents count as (anti)parallel: lerp instead
 
 
-def latents_for_seeds(seeds: list[int], z_dim: int) -> Tensor:
-    """One standard-normal z per seed, each from its own CPU generator: a seed's latent does
-    not depend on the other seeds asked for, or on the device."""
-    return torch.cat([torch.randn(1, z_dim, generator=torch.Generator().manual_seed(s))
-                      for s in seeds])
+def latents_for_seeds(seeds: list[int], G: nn.Module | int) -> Tensor:
+    """One latent per seed for ``G`` (or plain noise of that many dims), each drawn by the one
+    sampler from its own CPU generator: a seed's latent does not depend on the other seeds
+    asked for, or on the device."""
+    codes = LatentCodes(G) if isinstance(G, int) else latent_codes(G)
+    return torch.cat([codes.draw(1, torch.Generator().manual_seed(s)) for s in seeds])
+
+
+def labels_for(label: int | None, n: int, device: torch.device | str = "cpu"
+               ) -> Tensor | None:
+    """``n`` copies of class ``label`` (None: an unconditional figure)."""
+    return None if label is None else torch.full((n,), label, dtype=torch.int64, device=device)
+
+
+def class_rows(z: Tensor, classes: list[int]) -> tuple[Tensor, Tensor]:
+    """A class grid's inputs: the latents ``z`` (one per column) repeated in one row per class,
+    and each image's class, so a column shows what the class changes about one latent."""
+    labels = torch.tensor(classes, dtype=torch.int64, device=z.device)
+    return z.repeat(len(classes), 1), labels.repeat_interleave(len(z))
 
 
 def has_mapping(G: nn.Module) -> bool:
@@ -94,23 +111,25 @@ def latent_path(points: Tensor, steps: int,
 
 
 def images_for_latents(G: nn.Module, z: Tensor, psi: float = 1.0,
-                       cutoff: int | None = None) -> Tensor:
-    """G(z) with fixed noise where the model has noise inputs; ``cutoff`` needs a mapping."""
+                       cutoff: int | None = None, c: Tensor | None = None) -> Tensor:
+    """G(z, c) with fixed noise where the model has noise inputs; ``cutoff`` needs a
+    mapping."""
     if has_mapping(G):
-        return G(z, psi=psi, cutoff=cutoff, noise_mode="const")
+        return G(z, c, psi=psi, cutoff=cutoff, noise_mode="const")
     if cutoff is not None:
         raise UserError("cutoff applies to the styles of a mapping network, and this model "
                         "has none", "drop cutoff=")
-    return generate(G, z, psi)
+    return generate(G, z, psi, c)
 
 
 def _device(G: nn.Module) -> torch.device:
     return next(G.parameters()).device
 
 
-def _styles(G: nn.Module, seeds: list[int], psi: float, cutoff: int | None) -> Tensor:
-    z = latents_for_seeds(seeds, G.z_dim).to(_device(G))
-    return G.mapping(z, psi, cutoff)
+def _styles(G: nn.Module, seeds: list[int], psi: float, cutoff: int | None,
+            label: int | None) -> Tensor:
+    z = latents_for_seeds(seeds, G).to(_device(G))
+    return G.mapping(z, labels_for(label, len(seeds), z.device), psi=psi, cutoff=cutoff)
 
 
 def _synthesize(G: nn.Module, ws: Tensor) -> Tensor:
@@ -135,10 +154,12 @@ class MixingFigure:
 
 
 def style_mixing(G: nn.Module, row_seeds: list[int], col_seeds: list[int], layers: list[int],
-                 psi: float = 1.0, cutoff: int | None = None) -> MixingFigure:
+                 psi: float = 1.0, cutoff: int | None = None,
+                 label: int | None = None) -> MixingFigure:
     """Each row seed's ws (truncated by ``psi`` up to ``cutoff``) with ``layers`` replaced by
     each column seed's: the rows keep their other styles, the columns lend these."""
-    row_ws, col_ws = (_styles(G, seeds, psi, cutoff) for seeds in (row_seeds, col_seeds))
+    row_ws, col_ws = (_styles(G, seeds, psi, cutoff, label)
+                      for seeds in (row_seeds, col_seeds))
     mixed = row_ws[:, None].repeat(1, len(col_seeds), 1, 1)
     mixed[:, :, layers] = col_ws[None, :, layers]
     cells = _synthesize(G, mixed.flatten(0, 1)).unflatten(0, mixed.shape[:2])
@@ -146,10 +167,39 @@ def style_mixing(G: nn.Module, row_seeds: list[int], col_seeds: list[int], layer
 
 
 def interpolation(G: nn.Module, seeds: list[int], steps: int, space: str = "z",
-                  psi: float = 1.0, cutoff: int | None = None) -> Tensor:
+                  psi: float = 1.0, cutoff: int | None = None,
+                  label: int | None = None) -> Tensor:
     """Images along the path through the seeds' latents: slerp between their z, or (``space``
     "w", models with a mapping network) lerp between their truncated ws."""
     if space == "w":
-        return _synthesize(G, latent_path(_styles(G, seeds, psi, cutoff), steps, lerp))
-    path = latent_path(latents_for_seeds(seeds, G.z_dim), steps, slerp)
-    return images_for_latents(G, path.to(_device(G)), psi, cutoff)
+        return _synthesize(G, latent_path(_styles(G, seeds, psi, cutoff, label), steps, lerp))
+    path = latent_path(latents_for_seeds(seeds, G), steps, slerp).to(_device(G))
+    return images_for_latents(G, path, psi, cutoff, labels_for(label, len(path), path.device))
+
+
+def code_values(codes: LatentCodes, code: int, steps: int, span: float) -> Tensor:
+    """The values a sweep of ``code`` takes: every category of a categorical code (they come
+    first), or ``steps`` evenly spaced values in [-span, span] of a continuous one."""
+    if code < len(codes.categorical):
+        return torch.arange(codes.categorical[code])
+    return torch.linspace(-span, span, steps)
+
+
+def code_sweep(G: nn.Module, seeds: list[int], code: int, steps: int = 8,
+               span: float = 2.0) -> Tensor:
+    """InfoGAN's figure: row i is seed i's latent with only ``code`` (numbered categorical
+    codes first, then continuous) set to each of ``code_values`` in turn; images (rows x
+    values, C, H, W) in reading order."""
+    codes: LatentCodes = G.codes
+    noise, indices, continuous = codes.split(latents_for_seeds(seeds, G))
+    values = code_values(codes, code, steps, span)
+    rows, cols = len(seeds), len(values)
+    noise, continuous = noise.repeat_interleave(cols, 0), continuous.repeat_interleave(cols, 0)
+    if indices is not None:
+        indices = indices.repeat_interleave(cols, 0)
+    swept = values.repeat(rows)
+    if code < len(codes.categorical):
+        indices[:, code] = swept  # type: ignore[index]
+    else:
+        continuous[:, code - len(codes.categorical)] = swept
+    return images_for_latents(G, codes.join(noise, indices, continuous).to(_device(G)))

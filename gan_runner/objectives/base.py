@@ -61,22 +61,36 @@ class AdversarialLoss:
     d: Callable[[Tensor, Tensor], Tensor]
     g: Callable[[Tensor, Tensor | None], Tensor]
     g_needs_real: bool = False
-    d_weight_clip: float | None = None  # WGAN's critic constraint, applied after each D step
+    # what the loss does to D after each D optimizer step (WGAN's weight clipping)
+    after_d_step: Callable[[nn.Module], None] | None = None
 
 
 class Critic(Protocol):
-    """D as the regularizers see it: images (already on D's device) -> logits of shape (N,)."""
+    """D as the regularizers see it: images (already on D's device) and, for a conditional D,
+    their class labels -> logits of shape (N,).
 
-    def __call__(self, images: Tensor) -> Tensor: ...
+    Calling it augments and then judges (``judge(augment(images), c)``); a penalty that
+    compares D on two versions of one view (bCR) augments once and judges both, so the
+    augmentation's own randomness is not part of what it penalises."""
+
+    def __call__(self, images: Tensor, c: Tensor | None = None) -> Tensor: ...
+
+    def augment(self, images: Tensor) -> Tensor: ...
+
+    def judge(self, images: Tensor, c: Tensor | None = None) -> Tensor: ...
 
 
 @dataclass(frozen=True)
 class DBatch:
-    """What a D-side regularizer may look at: the critic and this step's real and fake images."""
+    """What a D-side regularizer may look at: the critic and this step's real and fake images,
+    with their labels when D is conditional (None otherwise: pass them to the critic as they
+    are). ``fake`` is None when the penalty did not declare it among its ``inputs``."""
 
     critic: Critic
-    real: Tensor
-    fake: Tensor
+    real: Tensor | None = None
+    fake: Tensor | None = None
+    real_c: Tensor | None = None
+    fake_c: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ class Regularizer(Protocol):
     side: str
     weight: float
     every: int
+    inputs: tuple[str, ...]  # of a D penalty: which of "real", "fake" its batch must carry
 
     def penalty(self, batch: DBatch | GBatch) -> Tensor: ...
 

@@ -11,12 +11,14 @@ have no such target; they reject a value other than 1.0 rather than ignore it si
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch.nn.functional as F
 from torch import Tensor
 
 from gan_runner.core.checks import require
 from gan_runner.objectives.base import LOSSES, AdversarialLoss, LossConfig
+from gan_runner.objectives.tricks import clip_weights
 
 
 def _no_label_smoothing(cfg: LossConfig) -> None:
@@ -70,7 +72,8 @@ def least_squares(cfg: LossConfig) -> AdversarialLoss:
 def wasserstein(cfg: LossConfig) -> AdversarialLoss:
     """Arjovsky et al. 2017: the critic is kept Lipschitz by clipping its weights."""
     _no_label_smoothing(cfg)
-    return AdversarialLoss(d=_wasserstein_d, g=_neg_fake_g, d_weight_clip=cfg.clip)
+    return AdversarialLoss(d=_wasserstein_d, g=_neg_fake_g,
+                           after_d_step=partial(clip_weights, c=cfg.clip))
 
 
 @LOSSES.register("wgan_gp")

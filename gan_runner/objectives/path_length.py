@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from gan_runner.core.checks import require
 from gan_runner.core.errors import UserError
-from gan_runner.models.base import sample_latents
+from gan_runner.models.base import sample_classes, sample_latents
 from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, GBatch, RegularizerConfig
 
 
@@ -54,6 +54,7 @@ class PathLengthPenalty(ConfiguredPenalty, nn.Module):
     checkpointed with the training state."""
 
     side = "G"
+    inputs: tuple[str, ...] = ()  # it samples its own latents
 
     def __init__(self, name: str, cfg: PathLengthConfig) -> None:
         super().__init__()
@@ -67,8 +68,10 @@ class PathLengthPenalty(ConfiguredPenalty, nn.Module):
             raise UserError(f"regularizer {self.name} needs a generator with a mapping network",
                             "use model=stylegan2, or remove path_length from regularizer=[...]")
         n = max(1, batch.batch_size // self.cfg.batch_shrink)
-        z = sample_latents(G, n, device=next(G.parameters()).device)
-        ws = G.mapping(z)
+        device = next(G.parameters()).device
+        z = sample_latents(G, n, device=device)
+        c = sample_classes(G, n, device=device)  # a conditional G's paths run within a class
+        ws = G.mapping(z) if c is None else G.mapping(z, c)
         images = G.synthesis(ws)
         height, width = images.shape[-2:]
         directions = torch.randn_like(images) / math.sqrt(height * width)

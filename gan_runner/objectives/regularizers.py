@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gan_runner.core import image_ops
 from gan_runner.core.checks import require
 from gan_runner.core.errors import UserError
 from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, DBatch, RegularizerConfig
@@ -53,18 +54,21 @@ class DPenalty(ConfiguredPenalty):
     name: str
     cfg: RegularizerConfig
     fn: PenaltyFn
+    inputs: tuple[str, ...] = ("real", "fake")
     side: str = "D"
 
     def penalty(self, batch: DBatch) -> Tensor:
         return self.fn(batch, self.cfg)
 
 
-def _d_penalty(name: str, schema: type[RegularizerConfig] = RegularizerConfig):
-    """Register ``fn(batch, cfg)`` as the D regularizer ``name`` with its config schema."""
+def _d_penalty(name: str, schema: type[RegularizerConfig] = RegularizerConfig,
+               inputs: tuple[str, ...] = ("real", "fake")):
+    """Register ``fn(batch, cfg)`` as the D regularizer ``name`` with its config schema and the
+    samples it reads (a lazy phase of penalties on real data alone runs no G forward)."""
 
     def add(fn: PenaltyFn) -> PenaltyFn:
         def build(reg_name: str, cfg: RegularizerConfig) -> DPenalty:
-            return DPenalty(reg_name, cfg, fn)
+            return DPenalty(reg_name, cfg, fn, inputs)
 
         REGULARIZERS.register(name, schema=schema)(build)
         return fn
@@ -72,21 +76,27 @@ def _d_penalty(name: str, schema: type[RegularizerConfig] = RegularizerConfig):
     return add
 
 
-def _input_gradients(batch: DBatch, x: Tensor) -> Tensor:
-    """(N, features) gradient of each logit w.r.t. its own input, kept differentiable."""
+def _logits(critic: Callable[..., Tensor], x: Tensor, c: Tensor | None) -> Tensor:
+    """A plain critic is called with the images alone; a conditional one with their labels."""
+    return critic(x) if c is None else critic(x, c)
+
+
+def _input_gradients(batch: DBatch, x: Tensor, c: Tensor | None) -> Tensor:
+    """(N, features) gradient of each logit w.r.t. its own input (of class ``c`` for a
+    conditional D), kept differentiable."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(batch.critic(x).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(_logits(batch.critic, x, c).sum(), x, create_graph=True)
     return grad.flatten(1)
 
 
-def _unit_gradient_norm(batch: DBatch, x: Tensor) -> Tensor:
+def _unit_gradient_norm(batch: DBatch, x: Tensor, c: Tensor | None) -> Tensor:
     """mean (||grad_x D(x)|| - 1)^2: pulls D towards 1-Lipschitz around ``x``."""
-    return (_input_gradients(batch, x).norm(dim=1) - 1.0).square().mean()
+    return (_input_gradients(batch, x, c).norm(dim=1) - 1.0).square().mean()
 
 
-def _half_squared_gradient(batch: DBatch, x: Tensor) -> Tensor:
+def _half_squared_gradient(batch: DBatch, x: Tensor, c: Tensor | None) -> Tensor:
     """mean 1/2 ||grad_x D(x)||^2, so that ``weight`` is the paper's gamma."""
-    return 0.5 * _input_gradients(batch, x).square().sum(dim=1).mean()
+    return 0.5 * _input_gradients(batch, x, c).square().sum(dim=1).mean()
 
 
 def _per_sample(values: Tensor, like: Tensor) -> Tensor:
@@ -96,34 +106,39 @@ def _per_sample(values: Tensor, like: Tensor) -> Tensor:
 
 @_d_penalty("gp")
 def gradient_penalty(batch: DBatch, cfg: RegularizerConfig) -> Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): at points uniformly on real-fake segments."""
+    """WGAN-GP (Gulrajani et al. 2017): at points uniformly on real-fake segments (judged as
+    the real sample's class by a conditional D, as StudioGAN does)."""
     real = batch.real.detach()
     eps = _per_sample(torch.rand(len(real), device=real.device, dtype=real.dtype), real)
     x_hat = eps * real + (1.0 - eps) * batch.fake.detach()
-    return _unit_gradient_norm(batch, x_hat)
+    return _unit_gradient_norm(batch, x_hat, batch.real_c)
 
 
 DRAGAN_SCALE = 0.5  # the noise amplitude, in units of the batch's pixel standard deviation
 
 
-@_d_penalty("dragan")
+@_d_penalty("dragan", inputs=("real",))
 def dragan_penalty(batch: DBatch, cfg: RegularizerConfig) -> Tensor:
-    """DRAGAN (Kodali et al. 2017): near the data only, at x + 0.5 * std(x) * U[0, 1]."""
+    """DRAGAN (Kodali et al. 2017) as its reference code has it: near the data only, at
+    x + alpha (x_p - x) with x_p = x + 0.5 std(x) U[0, 1] per pixel and one alpha ~ U[0, 1]
+    per sample (as WGAN-GP's interpolates, but towards a perturbation of x instead of a fake);
+    std is over the whole batch and, as numpy's, without Bessel's correction."""
     real = batch.real.detach()
-    perturbed = real + DRAGAN_SCALE * real.std() * torch.rand_like(real)
-    return _unit_gradient_norm(batch, perturbed)
+    perturbation = DRAGAN_SCALE * real.std(correction=0) * torch.rand_like(real)
+    alpha = _per_sample(torch.rand(len(real), device=real.device, dtype=real.dtype), real)
+    return _unit_gradient_norm(batch, real + alpha * perturbation, batch.real_c)
 
 
-@_d_penalty("r1")
+@_d_penalty("r1", inputs=("real",))
 def r1_penalty(batch: DBatch, cfg: RegularizerConfig) -> Tensor:
     """R1 (Mescheder et al. 2018): D flat on the data, so the game converges locally."""
-    return _half_squared_gradient(batch, batch.real)
+    return _half_squared_gradient(batch, batch.real, batch.real_c)
 
 
-@_d_penalty("r2")
+@_d_penalty("r2", inputs=("fake",))
 def r2_penalty(batch: DBatch, cfg: RegularizerConfig) -> Tensor:
     """R2 (Mescheder et al. 2018): D flat on the generated samples."""
-    return _half_squared_gradient(batch, batch.fake)
+    return _half_squared_gradient(batch, batch.fake, batch.fake_c)
 
 
 def flip_translate(images: Tensor, translate: float) -> Tensor:
@@ -132,32 +147,36 @@ def flip_translate(images: Tensor, translate: float) -> Tensor:
     n, _, height, width = images.shape
     device = images.device
 
-    def source_index(size: int) -> Tensor:
+    def shift(size: int) -> Tensor:
         limit = round(translate * size)
-        shift = torch.randint(-limit, limit + 1, (n, 1), device=device)
-        return (torch.arange(size, device=device) + shift).clamp(0, size - 1)
+        return torch.randint(-limit, limit + 1, (n,), device=device)
 
-    rows, cols = source_index(height), source_index(width)
-    flip = torch.rand(n, 1, device=device) < 0.5
-    cols = torch.where(flip, width - 1 - cols, cols)
-    batch_index = torch.arange(n, device=device)[:, None, None]
-    # advanced indices around the channel slice put their dims first: (N, H, W, C)
-    return images[batch_index, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    dy, dx = shift(height), shift(width)
+    flip = torch.rand(n, device=device) < 0.5
+    return image_ops.translate(images, dy, dx, fill="replicate", flip=flip)
 
 
 @_d_penalty("bcr", BCRConfig)
 def balanced_consistency(batch: DBatch, cfg: BCRConfig) -> Tensor:
     """bCR (Zhao et al. 2020, "Improved consistency regularization for GANs"): D's logit of
-    real and of fake images should not change under a flip or a small shift."""
+    real and of fake images should not change under a flip or a small shift.
+
+    With D-side augmentation on, each image is augmented once and D judges that view and T of
+    it, as the paper compares D on one augmented image and its T: sending x and T(x) through
+    the critic separately would give each its own augmentation draw, and the term would also
+    penalise D's response to the augmentation's randomness."""
     if batch.real.dim() != 4:
         raise UserError("regularizer bcr needs image data",
                         "remove bcr from regularizer=[...] for point data")
+    critic = batch.critic
     total = batch.real.new_zeros(())
-    for lam, images in ((cfg.lambda_real, batch.real), (cfg.lambda_fake, batch.fake)):
+    for lam, images, c in ((cfg.lambda_real, batch.real, batch.real_c),
+                           (cfg.lambda_fake, batch.fake, batch.fake_c)):
         if lam > 0:
-            images = images.detach()
-            shifted = flip_translate(images, cfg.translate)
-            total = total + lam * (batch.critic(images) - batch.critic(shifted)).square().mean()
+            view = critic.augment(images.detach())
+            shifted = flip_translate(view, cfg.translate)
+            total = total + lam * (_logits(critic.judge, view, c)
+                                   - _logits(critic.judge, shifted, c)).square().mean()
     return total
 
 

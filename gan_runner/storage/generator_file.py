@@ -5,6 +5,10 @@ tensor bytes, so opening one cannot run code, whoever wrote it; its string metad
 the training config (model and dataset sections included), the data shape, the kimg, the
 config choices, the code versions and the checkpoint it came from. ``gan-sample`` and
 ``gan-eval`` take either kind of file through ``load_generator``.
+
+Metadata format 2 adds ``classes``, the data's labels (count, names, per-class counts), which a
+conditional generator is built for; format 1 files have none (unlabelled data, or from before
+labels) and still load.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from gan_runner.storage.run_checkpoint import (
     built_from,
     component_config,
     load_weights,
+    read_spec,
 )
 
 KIND = "gan_runner.generator"
-FORMAT = 1  # of the metadata below
+FORMAT = 2  # of the metadata below (2: with "classes")
 METADATA_KEYS = ("kind", "format", "config", "spec", "kimg", "choices", "trained_with",
                  "exported_with", "source")
 HINT = "pass a ckpt-*.pt written by gan-train or a .safetensors written by gan-export"
@@ -49,7 +54,8 @@ def export_generator(checkpoint: RunCheckpoint, checkpoint_file: Path, out: Path
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in G.state_dict().items()}
     metadata = {
         "kind": KIND, "format": str(FORMAT), "config": json.dumps(checkpoint.config),
-        "spec": json.dumps(list(checkpoint.spec.shape)), "kimg": repr(checkpoint.kimg),
+        "spec": json.dumps(list(checkpoint.spec.shape)),
+        "classes": json.dumps(checkpoint.spec.label_facts()), "kimg": repr(checkpoint.kimg),
         "choices": json.dumps(checkpoint.choices), "trained_with": checkpoint.version,
         "exported_with": __version__,
         "source": json.dumps({"checkpoint": checkpoint_file.name,
@@ -101,10 +107,15 @@ def _read_exported(path: Path, device: torch.device) -> TrainedGenerator:
     if not metadata["format"].isdigit() or int(metadata["format"]) > FORMAT:
         raise UserError(f"{where} has generator format {metadata['format']}, and this "
                         f"gan_runner reads up to {FORMAT}", "upgrade gan_runner to read it")
+    if int(metadata["format"]) >= 2 and "classes" not in metadata:
+        raise UserError(f"{where} lacks the metadata classes", HINT)
     try:
         config, shape = json.loads(metadata["config"]), json.loads(metadata["spec"])
         kimg, choices = float(metadata["kimg"]), json.loads(metadata["choices"])
-        spec = DataSpec(tuple(int(n) for n in shape))
+        spec = read_spec(shape, json.loads(metadata.get("classes", "null")))
+        if spec is None:
+            raise ValueError(f"the data spec {metadata['spec']} with classes "
+                             f"{metadata.get('classes')} is not one")
         model_name = config["model"]["name"]
     except (ValueError, TypeError, KeyError) as error:
         raise UserError(f"{where} has damaged metadata: {first_line(error)}", HINT) from None

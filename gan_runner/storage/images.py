@@ -22,6 +22,35 @@ def image_grid(images: Tensor, nrow: int | None = None) -> np.ndarray:
     return grid.permute(1, 2, 0).numpy()
 
 
+def labelled_rows(grid: np.ndarray, labels: list[str], row_height: int,
+                  padding: int = 1) -> np.ndarray:
+    """``grid`` (from ``image_grid``: rows of ``row_height`` pixels between ``padding``-pixel
+    lines) with a margin on the left that names each row, in white on the padding's black."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    boxes = [probe.textbbox((0, 0), label, font=font) for label in labels]
+    margin = max(box[2] - box[0] for box in boxes) + 6
+    mode = "L" if grid.shape[-1] == 1 else "RGB"
+    canvas = Image.new(mode, (margin + grid.shape[1], grid.shape[0]), 0)
+    canvas.paste(Image.fromarray(grid.squeeze(-1) if mode == "L" else grid), (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for row, (label, box) in enumerate(zip(labels, boxes, strict=True)):
+        top = padding + row * (row_height + padding)
+        y = top + (row_height - (box[3] - box[1])) // 2 - box[1]
+        draw.text((margin - 3 - (box[2] - box[0]), y), label, fill="white" if mode == "RGB"
+                  else 255, font=font)
+    array = np.asarray(canvas)
+    return array[:, :, None] if mode == "L" else array
+
+
+def class_grid(images: Tensor, labels: list[str]) -> np.ndarray:
+    """Images (R * K, C, H, W) in rows of K, one row per label, the label beside its row."""
+    per_row = len(images) // len(labels)
+    return labelled_rows(image_grid(images, nrow=per_row), labels, images.shape[-2])
+
+
 def scatter(points: Tensor, reference: Tensor | None = None, size: int = 512,
             extent: float | None = None) -> np.ndarray:
     """A density picture of 2-D samples (black on white), each reference point framed by a

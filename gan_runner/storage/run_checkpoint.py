@@ -5,6 +5,10 @@ The loop writes it, ``resume`` and the divergence restore read it back, and ``ga
 through ``RunCheckpoint`` instead of knowing the payload's keys. A file that verifies but
 does not hold what gan-train writes (another program's payload, missing keys, wrong types)
 is refused here with one line, before any of them touches it.
+
+The data spec is stored as the shape (``spec``, as format 1 and the first format-2 files have
+it) and, beside it, the labels (``classes``: their count, names and per-class counts); a file
+without ``classes`` is of unlabelled data.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gan_runner.core.rng import numpy_state
 from gan_runner.core.safe_load import first_line
 from gan_runner.core.spec import DataSpec
 from gan_runner.models.base import MODELS, GanPair
+from gan_runner.models.conditioning import CONDITIONINGS
 from gan_runner.storage.checkpoint import FORMAT, latest_valid, read_checkpoint, save_checkpoint
 
 FOREIGN_HINT = "pass a ckpt-*.pt file written by gan-train"
@@ -53,10 +58,13 @@ def built_from(source: str, what: str) -> Iterator[None]:
 
 
 def build_networks(config: dict[str, Any], spec: DataSpec, source: str) -> GanPair:
-    """Untrained G and D as ``config['model']`` describes them."""
+    """Untrained G and D as ``config['model']`` and ``config['conditioning']`` (absent in
+    files from before conditioning: unconditional) describe them."""
     with built_from(source, "a model"):
+        section = config.get("conditioning")
+        conditioning = None if section is None else component_config(CONDITIONINGS, section)
         return MODELS.get(config["model"]["name"])(component_config(MODELS, config["model"]),
-                                                   spec)
+                                                   spec, conditioning)
 
 
 def load_weights(module: nn.Module, weights: Any, what: str, source: str) -> nn.Module:
@@ -75,11 +83,34 @@ def _require(condition: bool, path: Path, what: str) -> None:
                         FOREIGN_HINT)
 
 
-def _spec(value: Any, path: Path) -> DataSpec:
-    ok = (isinstance(value, list | tuple) and len(value) in (1, 3)
-          and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value))
-    _require(ok, path, f"its data shape is {value!r}")
-    return DataSpec(tuple(value))
+def _count(value: Any, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def read_spec(shape: Any, classes: Any) -> DataSpec | None:
+    """The spec stored as a shape and (newer files) the label facts, or None if it is not
+    one: a wrong type, size or count anywhere."""
+    ok = (isinstance(shape, list | tuple) and len(shape) in (1, 3)
+          and all(_count(n, 1) for n in shape))
+    if not ok:
+        return None
+    if classes is None:
+        return DataSpec(tuple(shape))
+    if not isinstance(classes, dict):
+        return None
+    k, names, counts = (classes.get(key) for key in ("num_classes", "class_names",
+                                                      "class_counts"))
+    ok = (_count(k) and isinstance(names, list | tuple) and isinstance(counts, list | tuple)
+          and len(names) in (0, k) and all(isinstance(n, str) for n in names)
+          and len(counts) in (0, k) and all(_count(n) for n in counts))
+    return DataSpec(tuple(shape), k, tuple(names), tuple(counts)) if ok else None
+
+
+def _spec(shape: Any, classes: Any, path: Path) -> DataSpec:
+    _require(read_spec(shape, None) is not None, path, f"its data shape is {shape!r}")
+    spec = read_spec(shape, classes)
+    _require(spec is not None, path, f"its classes are {classes!r}")
+    return spec  # type: ignore[return-value]
 
 
 def _from_format_1(payload: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +129,9 @@ MIGRATIONS = {1: _from_format_1}  # format n -> n + 1, applied in turn up to FOR
 
 @dataclass(frozen=True)
 class RunCheckpoint:
-    """Everything a run saved: the resolved config, the data shape, the training state
-    (``TrainState.state_dict()``), every rank's random state, and what wrote it."""
+    """Everything a run saved: the resolved config, the data spec (shape and classes), the
+    training state (``TrainState.state_dict()``), every rank's random state, and what wrote
+    it."""
 
     config: dict[str, Any]
     spec: DataSpec
@@ -119,7 +151,8 @@ class RunCheckpoint:
         return self.nimg / 1000
 
     def payload(self) -> dict[str, Any]:
-        return {"config": self.config, "spec": list(self.spec.shape), "state": self.state,
+        return {"config": self.config, "spec": list(self.spec.shape),
+                "classes": self.spec.label_facts(), "state": self.state,
                 "rank_rng": self.rank_rng, "version": self.version, "choices": self.choices}
 
     def save(self, path: Path) -> None:
@@ -149,7 +182,8 @@ class RunCheckpoint:
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(f"checkpoint {path} (format {fmt}) cannot be brought to format "
                             f"{FORMAT}: {first_line(error)}", FOREIGN_HINT) from None
-        return cls(config=config, spec=_spec(payload["spec"], path), state=payload["state"],
+        return cls(config=config, spec=_spec(payload["spec"], payload.get("classes"), path),
+                   state=payload["state"],
                    version=str(payload["version"]), choices=dict(payload.get("choices") or {}),
                    rank_rng=payload.get("rank_rng"), format=fmt, source=f"checkpoint {path}")
 

@@ -31,7 +31,7 @@ from gan_runner.augment.controller import r_v
 from gan_runner.config.schema import TrainConfig
 from gan_runner.data.datasets import DATASETS, RealData
 from gan_runner.data.images import ImageSet, heldout_indices
-from gan_runner.models.base import generate, sample_latents
+from gan_runner.models.base import generate, num_classes, sample_classes, sample_latents
 
 
 def heldout_set(dataset_cfg: Any) -> RealData | None:
@@ -40,9 +40,12 @@ def heldout_set(dataset_cfg: Any) -> RealData | None:
         return None
     whole_cfg = dataclasses.replace(dataset_cfg, max_images=None, hflip=False, heldout=0)
     whole = DATASETS.get(dataset_cfg.name)(whole_cfg)
-    images = whole.uint8_batch(heldout_indices(len(whole), dataset_cfg))
+    indices = heldout_indices(len(whole), dataset_cfg, whole.labels)
+    images = whole.uint8_batch(indices)
     return ImageSet(lambda idx: images[idx].clone(), len(images), whole_cfg,
-                    f"{dataset_cfg.name} held-out ({len(images)} images)")
+                    f"{dataset_cfg.name} held-out ({len(images)} images)",
+                    labels=None if whole.labels is None else whole.labels[indices],
+                    class_names=whole.spec.class_names)
 
 
 @contextmanager
@@ -74,14 +77,33 @@ class OverfitProbe:
         with torch.no_grad(), _unchanged((G, D), self.device):
             train = self._real_logits(D, self.train, self.train_indices)
             heldout = self._real_logits(D, self.heldout, torch.arange(len(self.heldout)))
-            z = sample_latents(G, len(self.heldout), torch.Generator().manual_seed(self.seed),
-                               self.device)
-            fake = torch.cat([D(generate(G, chunk)) for chunk in z.split(self.batch_size)])
+            latents = torch.Generator().manual_seed(self.seed)
+            z = sample_latents(G, len(self.heldout), latents, self.device)
+            c = sample_classes(G, len(self.heldout), latents, self.device,
+                               self.train.spec.class_counts)
+            fake = torch.cat([_judge(D, generate(G, z[part], c=_part(c, part)), _part(c, part))
+                              for part in _parts(len(z), self.batch_size)])
         return {"augment/rv": r_v(train, heldout, fake)}
 
     def _real_logits(self, D: nn.Module, data: RealData, indices: Tensor) -> Tensor:
-        return torch.cat([D(data.batch(chunk).to(self.device))
+        """A conditional D judges each image as its own class (an unconditional one ignores
+        the labels it is not handed)."""
+        labels = data.labels if num_classes(D) else None
+        return torch.cat([_judge(D, data.batch(chunk).to(self.device),
+                                 None if labels is None else labels[chunk].to(self.device))
                           for chunk in indices.split(self.batch_size)])
+
+
+def _parts(count: int, size: int) -> list[slice]:
+    return [slice(start, start + size) for start in range(0, count, size)]
+
+
+def _part(c: Tensor | None, part: slice) -> Tensor | None:
+    return None if c is None else c[part]
+
+
+def _judge(D: nn.Module, x: Tensor, c: Tensor | None) -> Tensor:
+    return D(x) if c is None else D(x, c)
 
 
 def overfit_probe(cfg: TrainConfig, data: RealData, device: torch.device

@@ -252,6 +252,8 @@ class InceptionFID(FeatureExtractor):
     parameter so that the weights file loads unchanged.
     """
 
+    fast_layout = True
+
     def __init__(self, state_dict: Mapping[str, Tensor], sha256: str,
                  resize: str = "tf_bilinear") -> None:
         check_resize(resize)
@@ -283,6 +285,7 @@ class InceptionFID(FeatureExtractor):
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         check_images(images)
         x = RESIZE_MODES[self.resize](images).expand(-1, 3, -1, -1)  # gray -> RGB
+        x = self.in_memory_format(x)
         x = _chain(x, self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3, _reduce_pool,
                    self.Conv2d_3b_1x1, self.Conv2d_4a_3x3, _reduce_pool,
                    self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b,

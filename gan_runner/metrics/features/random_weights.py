@@ -46,10 +46,27 @@ def random_inception_weights(seed: int = 0) -> dict[str, Tensor]:
     return net.state_dict()
 
 
-def write_random_inception_weights(path: Path, seed: int = 0) -> Path:
+def random_vgg16_weights(seed: int = 0) -> dict[str, Tensor]:
+    """torchvision's VGG-16 with its own initialization: the ImageNet file's keys."""
+    torch.manual_seed(seed)
+    return torchvision.models.vgg16(weights=None).state_dict()
+
+
+def random_alexnet_weights(seed: int = 0) -> dict[str, Tensor]:
+    """torchvision's AlexNet with its own initialization (LPIPS-Alex's backbone)."""
+    torch.manual_seed(seed)
+    return torchvision.models.alexnet(weights=None).state_dict()
+
+
+def write_weights(state: dict[str, Tensor], path: Path) -> Path:
+    """A plain state dict file, as the published .pth files are."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(random_inception_weights(seed), path)
+    torch.save(state, path)
     return path
+
+
+def write_random_inception_weights(path: Path, seed: int = 0) -> Path:
+    return write_weights(random_inception_weights(seed), path)
 
 
 if __name__ == "__main__":

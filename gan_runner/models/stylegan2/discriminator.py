@@ -3,6 +3,11 @@
 Residual blocks halve the side down to 4x4; there the minibatch standard deviation tells D how
 varied the batch is, so a generator that collapses to a few modes is easy to spot
 (Karras et al. 2018).
+
+Conditional as StyleGAN2-ADA: the label goes through a mapping network of its own (embedding,
+normalization, MLP) to a vector ``cmap`` as wide as the 4x4 features, and the logit is the
+inner product of ``cmap`` with D's last layer, now ``cmap``-wide, over sqrt(width): projection.
+An acgan D keeps its one logit and adds a class head beside it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gan_runner.models.conditioning import UNCONDITIONAL, Conditioning, check_labels
 from gan_runner.models.stylegan2.layers import EqualConv2d, EqualLinear
+from gan_runner.models.stylegan2.mapping import embed_label
 
 RESIDUAL_GAIN = math.sqrt(0.5)  # the sum of two unit-variance branches, back to unit variance
 MBSTD_EPS = 1e-8
@@ -55,11 +62,31 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, std.repeat(group)[:, None, None, None].expand(n, 1, h, w)], dim=1)
 
 
+class LabelMapping(nn.Module):
+    """A label -> ``cmap`` (N, dim): its normalized embedding through an MLP of ``layers``
+    layers learning at ``lr_mult`` (the reference's D maps the label with the mapping network
+    it gives G)."""
+
+    def __init__(self, num_classes: int, dim: int, layers: int, lr_mult: float) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.embed = EqualLinear(num_classes, dim)
+        self.net = nn.Sequential(*(EqualLinear(dim, dim, lr_mult=lr_mult, activate=True)
+                                   for _ in range(layers)))
+
+    def forward(self, c: Tensor, dtype: torch.dtype) -> Tensor:
+        return self.net(embed_label(self.embed, c, self.num_classes, dtype))
+
+
 class Discriminator(nn.Module):
     """``widths`` maps each resolution (4, 8, ..., the input side) to its channel count."""
 
-    def __init__(self, img_channels: int, widths: dict[int, int], mbstd_group: int = 4) -> None:
+    def __init__(self, img_channels: int, widths: dict[int, int], mbstd_group: int = 4,
+                 cond: Conditioning = UNCONDITIONAL, mapping_layers: int = 8,
+                 mapping_lr_mult: float = 0.01) -> None:
         super().__init__()
+        self.num_classes = cond.num_classes
+        self.takes_labels = cond.d == "projection"
         resolutions = sorted(widths, reverse=True)
         self.from_rgb = EqualConv2d(img_channels, widths[resolutions[0]], 1)
         self.blocks = nn.Sequential(*(DiscriminatorBlock(widths[res], widths[res // 2])
@@ -68,9 +95,27 @@ class Discriminator(nn.Module):
         self.mbstd = MinibatchStd(mbstd_group)
         self.conv = EqualConv2d(width + 1, width, 3)
         self.fc = EqualLinear(width * 4 * 4, width, activate=True)
-        self.out = EqualLinear(width, 1)
+        self.out = EqualLinear(width, width if self.takes_labels else 1)
+        self.cmap = (LabelMapping(cond.num_classes, width, mapping_layers, mapping_lr_mult)
+                     if self.takes_labels else None)
+        self.classifier = EqualLinear(width, cond.num_classes) if cond.d == "acgan" else None
 
-    def forward(self, images: Tensor) -> Tensor:
-        """(N, C, H, W) -> logits (N,)."""
+    def heads(self, images: Tensor, c: Tensor | None = None
+              ) -> tuple[Tensor, dict[str, Tensor]]:
+        """(N, C, H, W) -> logits (N,), and the acgan head's class logits (N, K) if it has
+        one, from one pass through the trunk."""
+        check_labels(self.takes_labels, c, "discriminator")
         x = self.conv(self.mbstd(self.blocks(self.from_rgb(images))))
-        return self.out(self.fc(x.flatten(1))).squeeze(1)
+        features = self.fc(x.flatten(1))
+        out = self.out(features)
+        if self.cmap is None:
+            logits = out.squeeze(1)
+        else:
+            logits = (out * self.cmap(c, out.dtype)).sum(1) / math.sqrt(out.shape[1])
+        if self.classifier is None:
+            return logits, {}
+        return logits, {"class_logits": self.classifier(features)}
+
+    def forward(self, images: Tensor, c: Tensor | None = None) -> Tensor:
+        """(N, C, H, W) -> logits (N,)."""
+        return self.heads(images, c)[0]

@@ -27,8 +27,48 @@ LRELU_GAIN = math.sqrt(2.0)  # keeps unit variance through leaky ReLU, as in the
 DEMOD_EPS = 1e-8
 
 
+FP16_CONV_CLAMP = 256.0  # the reference's conv_clamp whenever it trains in fp16
+
+
 def lrelu(x: Tensor) -> Tensor:
     return F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
+
+
+def _fp16_compute(x: Tensor) -> bool:
+    """Whether ``x``'s layer runs in float16: under fp16 autocast (``trainer.precision=fp16``)
+    or on half tensors. Decided in the forward pass because a model does not see the trainer's
+    config, and the same model trains in fp32 and then samples under fp16, or the reverse."""
+    device = x.device.type
+    return x.dtype == torch.float16 or (torch.is_autocast_enabled(device)
+                                        and torch.get_autocast_dtype(device) == torch.float16)
+
+
+class ConvClamp(nn.Module):
+    """StyleGAN2-ADA's ``conv_clamp``: in float16 the activations of every convolution layer are
+    clamped to [-limit, limit], so that a large activation cannot grow into an overflow (inf)
+    through the following layers; the reference clamps at 256 whenever it trains in fp16, in
+    G's convolutions and RGB layers and in D's convolutions. In float32 and bfloat16 (fp32's
+    range) it does nothing, so their numbers are those of an unclamped network. ``limit`` None
+    turns it off; ``set_conv_clamp`` sets it for a whole network."""
+
+    def __init__(self, limit: float | None = FP16_CONV_CLAMP) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.limit is None or not _fp16_compute(x):
+            return x
+        return x.clamp(-self.limit, self.limit)
+
+    def extra_repr(self) -> str:
+        return f"limit={self.limit} (in float16)"
+
+
+def set_conv_clamp(network: nn.Module, limit: float | None) -> None:
+    """Give every ``ConvClamp`` of ``network`` the bound ``limit`` (None: no clamp)."""
+    for module in network.modules():
+        if isinstance(module, ConvClamp):
+            module.limit = limit
 
 
 def _lowpass_kernel() -> Tensor:
@@ -95,17 +135,18 @@ class EqualConv2d(nn.Module):
                                                kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
-        self.activate = activate
         # blur padding (k + 2) // 2 makes the stride-2 convolution output exactly half the side
         self.blur = Blur(pad=(kernel_size + 2) // 2) if down else None
         self.stride, self.padding = (2, 0) if down else (1, kernel_size // 2)
+        # activated and clamped, as the reference's layers; D's 1x1 shortcuts are neither
+        self.clamp = ConvClamp() if activate else None
 
     def forward(self, x: Tensor) -> Tensor:
         if self.blur is not None:
             x = self.blur(x)
         x = F.conv2d(x, self.weight * self.weight_gain, self.bias, stride=self.stride,
                      padding=self.padding)
-        return lrelu(x) if self.activate else x
+        return self.clamp(lrelu(x)) if self.clamp is not None else x
 
 
 class ModulatedConv2d(nn.Module):

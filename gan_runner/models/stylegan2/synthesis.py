@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_runner.models.stylegan2.layers import (
+    ConvClamp,
     ModulatedConv2d,
     NoiseInjection,
     Upsample2x,
@@ -20,7 +21,8 @@ from gan_runner.models.stylegan2.layers import (
 
 
 class StyledConv(nn.Module):
-    """Modulated 3x3 convolution, noise, bias and leaky ReLU: one use of one w."""
+    """Modulated 3x3 convolution, noise, bias and leaky ReLU: one use of one w (clamped in
+    float16, see ``ConvClamp``)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, *,
                  up: bool = False) -> None:
@@ -28,10 +30,11 @@ class StyledConv(nn.Module):
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, up=up)
         self.noise = NoiseInjection(resolution)
         self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.clamp = ConvClamp()
 
     def forward(self, x: Tensor, w: Tensor, noise_mode: str) -> Tensor:
         x = self.noise(self.conv(x, w), noise_mode)
-        return lrelu(x + self.bias[:, None, None])
+        return self.clamp(lrelu(x + self.bias[:, None, None]))
 
 
 class ToRGB(nn.Module):
@@ -41,9 +44,10 @@ class ToRGB(nn.Module):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, img_channels, 1, w_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(img_channels))
+        self.clamp = ConvClamp()
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        return self.conv(x, w) + self.bias[:, None, None]
+        return self.clamp(self.conv(x, w) + self.bias[:, None, None])
 
 
 class SynthesisBlock(nn.Module):

@@ -28,6 +28,7 @@ from gan_runner.presentation.report.table import metric_label
 
 CHART_COLUMNS = 2
 GRID_COLUMNS = 4
+SHEET = "samples.png"  # every run's last grid side by side
 GRID_SIDE = 320  # a toy scatter plot is 512 px; image grids of small models are smaller
 # title and y label of the training curves that deserve more than their key
 NAMES = {"augment/p": ("ADA augmentation probability p", "p"),
@@ -84,6 +85,6 @@ def draw_charts(runs: Sequence[Run], labels: Sequence[str], metrics: Sequence[st
                for name, figures in charts.items() if figures]
     sheet = sample_sheet(runs, labels)
     if sheet is not None:
-        sheet.save(out / "samples.png")
-        written.append(out / "samples.png")
+        sheet.save(out / SHEET)
+        written.append(out / SHEET)
     return written

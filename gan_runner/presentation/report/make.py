@@ -1,4 +1,5 @@
-"""A whole report: load the runs under a folder, tabulate them, write the files."""
+"""A whole report: load the runs under a folder, tabulate them, write the files
+(``report.md``, ``report.csv``, the charts, and ``report.html`` holding all of it)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gan_runner.core.errors import UserError
-from gan_runner.presentation.report.charts import draw_charts
+from gan_runner.presentation.report.charts import SHEET, draw_charts
+from gan_runner.presentation.report.html import write_html
 from gan_runner.presentation.report.runs import Run, load_runs
-from gan_runner.presentation.report.table import Table, build_table, label
+from gan_runner.presentation.report.table import Table, build_table, label, per_class_table
 from gan_runner.presentation.report.write import markdown, write_csv
 
 
@@ -30,10 +32,16 @@ def make_report(root: Path, out: Path | None = None) -> Report:
     try:
         out.mkdir(parents=True, exist_ok=True)
         pictures = draw_charts(runs, labels, table.metrics, out)
-        (out / "report.md").write_text(
-            markdown(table, title, [p.name for p in pictures]), encoding="utf-8")
+        text = markdown(table, title, [p.name for p in pictures])
+        per_class = per_class_table(runs)
+        if per_class is not None:
+            text += "\n" + markdown(per_class[0], "Per-class FID (last evaluation)", [])
+        (out / "report.md").write_text(text, encoding="utf-8")
         write_csv(table, out / "report.csv")
+        charts = [p for p in pictures if p.name != SHEET]  # the page shows each grid itself
+        write_html(out / "report.html", title, runs, labels, table, charts, per_class)
     except OSError as error:
         raise UserError(f"cannot write the report to {out}: {error.strerror or error}",
                         "pass out=DIR with a folder you can write to") from error
-    return Report(title, runs, table, [out / "report.md", out / "report.csv", *pictures])
+    return Report(title, runs, table,
+                  [out / "report.md", out / "report.csv", *pictures, out / "report.html"])

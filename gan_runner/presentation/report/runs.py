@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from gan_runner.core.errors import UserError
+from gan_runner.storage.runlog import PROVENANCE_FILE
 
 RUN_FILES = ("metrics.jsonl", "summary.json")
 EVALUATIONS = ("eval", "final")
@@ -32,6 +34,8 @@ class Run:
     summary: dict[str, Any] | None
     overrides: dict[str, str] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)
+    typed: list[str] = field(default_factory=list)  # the overrides as typed, in order
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # one per start of the run
 
     @property
     def status(self) -> str:
@@ -57,6 +61,14 @@ class Run:
         if self.summary is not None and "kimg" in self.summary:
             return self.summary["kimg"]
         return max((row["kimg"] for row in self.rows if "kimg" in row), default=None)
+
+    @property
+    def command(self) -> str:
+        """The command that runs this job again (a sweep's job: its own overrides, not the
+        sweep's); a run without Hydra's record gives the command line of its first start."""
+        if self.typed or (self.path / ".hydra" / "overrides.yaml").is_file():
+            return shlex.join(["gan-train", *self.typed])
+        return str(self.provenance[0].get("command", "")) if self.provenance else ""
 
     def last_grid(self) -> Image.Image | None:
         """The newest sample grid that can be read (a killed run may leave a broken one)."""
@@ -123,12 +135,15 @@ def canonical(value: str) -> str:
     return value
 
 
+def read_typed(hydra_dir: Path) -> list[str]:
+    """The overrides as typed (Hydra's ``overrides.yaml``); none when it is missing."""
+    path = hydra_dir / "overrides.yaml"
+    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+
+
 def read_overrides(hydra_dir: Path) -> dict[str, str]:
     """``key=value`` overrides as typed (``+key`` adds count as ``key``)."""
-    path = hydra_dir / "overrides.yaml"
-    if not path.is_file():
-        return {}
-    pairs = (str(item).lstrip("+").partition("=") for item in OmegaConf.load(path))
+    pairs = (item.lstrip("+").partition("=") for item in read_typed(hydra_dir))
     return {key: canonical(value) for key, _, value in pairs}
 
 
@@ -148,7 +163,8 @@ def load_run(path: Path, root: Path) -> Run:
     summary = read_summary(path / "summary.json")
     hydra_dir = path / ".hydra"
     return Run(path=path, name=name, rows=read_jsonl(path / "metrics.jsonl"), summary=summary,
-               overrides=read_overrides(hydra_dir), choices=read_choices(summary, hydra_dir))
+               overrides=read_overrides(hydra_dir), choices=read_choices(summary, hydra_dir),
+               typed=read_typed(hydra_dir), provenance=read_jsonl(path / PROVENANCE_FILE))
 
 
 def load_runs(root: Path) -> list[Run]:

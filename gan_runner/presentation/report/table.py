@@ -73,6 +73,21 @@ def build_table(runs: Sequence[Run]) -> Table:
     return Table(columns, [run_row(run, options, metrics) for run in runs], options, metrics)
 
 
+def per_class_table(runs: Sequence[Run]) -> tuple[Table, list[Run]] | None:
+    """Each conditional run's FID per class (its last evaluation with ``intra_fid``), with the
+    runs it has rows for; None when no run has one."""
+    chosen = [(run, rows[-1]) for run in runs
+              if (rows := [r for r in run.evaluations if r.get("fid_per_class")])]
+    if not chosen:
+        return None
+    classes = max(len(row["fid_per_class"]) for _, row in chosen)
+    columns = ["run", "status", *(f"class {k}" for k in range(classes))]
+    rows: list[list[Cell]] = [
+        [run.name, run.status, *row["fid_per_class"],
+         *([None] * (classes - len(row["fid_per_class"])))] for run, row in chosen]
+    return Table(columns, rows, [], []), [run for run, _ in chosen]
+
+
 def duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"

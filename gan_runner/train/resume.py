@@ -1,0 +1,91 @@
+"""Taking up a run from a checkpoint: which one, whether it fits, and loading it.
+
+A checkpoint must match the run it resumes in the config sections of ``COMPATIBLE`` (None:
+every key); the dataset may move (root) or change its subset, not its kind or shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_runner.core.errors import UserError
+from gan_runner.core.spec import DataSpec
+from gan_runner.models.base import num_classes
+from gan_runner.storage.checkpoint import list_checkpoints
+from gan_runner.storage.run_checkpoint import RunCheckpoint, latest_run_checkpoint
+from gan_runner.train import distributed
+from gan_runner.train.state import TrainState
+
+log = logging.getLogger(__name__)
+
+COMPATIBLE = {"model": None, "dataset": ("name", "resolution", "channels"),
+              "conditioning": None}
+
+
+def find_checkpoint(choice: str | None, folder: Path, device: torch.device
+                    ) -> tuple[Path, RunCheckpoint] | None:
+    """``trainer.resume``: None starts over, ``auto`` takes the run's newest readable
+    checkpoint (none yet: a fresh start), anything else is a path."""
+    if choice is None:
+        return None
+    if choice != "auto":
+        path = Path(choice).expanduser()
+        return path, RunCheckpoint.load(path, device)
+    found = latest_run_checkpoint(folder, device)
+    if found is None and list_checkpoints(folder):
+        raise UserError(f"no checkpoint in {folder} can be read",
+                        "pass trainer.resume=null to start over in this folder, or "
+                        "trainer.resume=PATH")
+    return found
+
+
+def check_compatible(path: Path, theirs: dict[str, Any], ours: dict[str, Any]) -> None:
+    """One line naming every option that differs between the checkpoint's run and this one."""
+    for section, keys in COMPATIBLE.items():
+        if section not in theirs and ours.get(section, {}).get("name", "none") == "none":
+            continue  # written before the section existed, by a run that did not use it
+        a, b = (_pick(c.get(section, {}), keys) for c in (theirs, ours))
+        if a != b:
+            changed = ", ".join(f"{section}.{key}: {a.get(key)} in the checkpoint, "
+                                f"{b.get(key)} now"
+                                for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key))
+            raise UserError(f"checkpoint {path} was trained with a different {section} config "
+                            f"({changed})",
+                            f"resume with the same {section} options, or start over with "
+                            "trainer.resume=null or a new hydra.run.dir")
+
+
+def check_classes(path: Path, theirs: DataSpec, ours: DataSpec, conditional: bool) -> None:
+    """The classes a conditional G and D were built for cannot change under them (a plain
+    run ignores the labels, which files from before labels do not record)."""
+    if conditional and theirs.num_classes != ours.num_classes:
+        raise UserError(f"checkpoint {path} was trained on {theirs.num_classes} classes and "
+                        f"the data now has {ours.num_classes}",
+                        "resume with the same dataset and dataset.labels, or start over with "
+                        "trainer.resume=null or a new hydra.run.dir")
+
+
+def resume(state: TrainState, found: tuple[Path, RunCheckpoint], config: dict[str, Any],
+           spec: DataSpec, world: distributed.World, seed: int) -> Path:
+    """Load ``found`` into ``state`` and every rank's random streams; returns its path."""
+    path, checkpoint = found
+    check_compatible(path, checkpoint.config, config)
+    check_classes(path, checkpoint.spec, spec, num_classes(state.G) > 0)
+    try:
+        state.load_state_dict(checkpoint.state)
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError,
+            IndexError) as error:  # a verified file whose state is not this run's
+        raise UserError(f"checkpoint {path} does not fit this run: {error}".splitlines()[0],
+                        "start a new run or resume with the config it was trained with"
+                        ) from error
+    distributed.own_random_state(world, seed, state.nimg, checkpoint.rank_rng)
+    log.info("resumed from %s at %.1f kimg", path, state.kimg)
+    return path
+
+
+def _pick(section: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any]:
+    return dict(section) if keys is None else {k: section.get(k) for k in keys}
