@@ -189,6 +189,9 @@ class Evaluator:
         missing = self.shard.all_gather(sorted(set(spaces) - set(found)))[0]
         found = {space: found[space] for space in spaces if space not in missing}
         if missing:
+            log.info("computing the real features (%s) of %d samples of %s, once: they are "
+                     "cached for later evaluations", ", ".join(missing), count,
+                     self.real.description)
             order, size = real_order(len(self.real), count), self.cfg.batch_size
             batches = ((i, extractor_input(self.real, order[start:start + size]))
                        for i, start in enumerate(range(0, count, size)) if self.shard.owns(i))

@@ -33,11 +33,12 @@ def file_sha256(path: Path) -> str:
     return file_digest(path, "sha256")
 
 
-def download(url: str, target: Path, sha256: str) -> None:
+def download(url: str, target: Path, sha256: str,
+             setting: str = "metrics.inception_weights") -> None:
     """Fetch the weights into the cache, verified (``core.download``: atomic, one-line
-    failures that say where to put a copy fetched by hand)."""
-    fetch(url, target, what="the FID Inception weights", checksum=f"sha256:{sha256}",
-          option="pass metrics.inception_weights=PATH",
+    failures that say where to put a copy fetched by hand, or which ``setting`` names one)."""
+    fetch(url, target, what=f"the weights {target.name}", checksum=f"sha256:{sha256}",
+          option=f"pass {setting}=PATH",
           folder_option="set metrics.cache_dir or $GAN_RUNNER_CACHE to a writable folder")
 
 
@@ -52,7 +53,7 @@ def locate_weights(path: str | None, cache_dir: str | None, url: str, sha256: st
         return explicit, file_sha256(explicit)
     cached = cache_base(cache_dir) / "weights" / url.rsplit("/", 1)[-1]
     if not cached.is_file():
-        download(url, cached, sha256)
+        download(url, cached, sha256, setting)
     elif (found := file_sha256(cached)) != sha256:
         raise UserError(f"the cached weights {cached} have sha256 {found}, expected "
                         f"{sha256}", f"delete that file to download it again, or {hint}")
