@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 
 import torch
 from torch import Tensor, nn
@@ -56,9 +56,9 @@ class Phase:
     observed: bool = False  # its real_logits/fake_logits feed ADA's r_t and the D statistics
     after_step: tuple[Callable[[], None], ...] = ()  # after the optimizer step (WGAN clipping)
 
-    @property
+    @cached_property
     def reads(self) -> frozenset[str]:
-        """The graph inputs (``GRAPH_INPUTS``) its tasks read."""
+        """The graph inputs (``GRAPH_INPUTS``) its tasks read (asked at every step: once)."""
         return frozenset(name for task in self.tasks for name in task.inputs
                          if name in GRAPH_INPUTS)
 
