@@ -55,6 +55,12 @@ def sample_latents(G: nn.Module, n: int, generator: torch.Generator | None = Non
     return to_device(latent_codes(G).draw(n, generator), torch.device(device))
 
 
+def with_labels(net: Callable[..., Tensor], x: Tensor, c: Tensor | None) -> Tensor:
+    """``net(x, c)`` for a conditional network, ``net(x)`` where there are no labels: the one
+    call a plain G or D (or a test's stand-in without a ``c`` argument) also accepts."""
+    return net(x) if c is None else net(x, c)
+
+
 def num_classes(G: nn.Module) -> int:
     return getattr(G, "num_classes", 0)
 

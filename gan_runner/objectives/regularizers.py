@@ -24,6 +24,7 @@ from torch import Tensor
 from gan_runner.core import image_ops
 from gan_runner.core.checks import require
 from gan_runner.core.errors import UserError
+from gan_runner.models.base import with_labels
 from gan_runner.objectives.base import REGULARIZERS, ConfiguredPenalty, DBatch, RegularizerConfig
 
 PenaltyFn = Callable[[DBatch, Any], Tensor]
@@ -76,16 +77,11 @@ def _d_penalty(name: str, schema: type[RegularizerConfig] = RegularizerConfig,
     return add
 
 
-def _logits(critic: Callable[..., Tensor], x: Tensor, c: Tensor | None) -> Tensor:
-    """A plain critic is called with the images alone; a conditional one with their labels."""
-    return critic(x) if c is None else critic(x, c)
-
-
 def _input_gradients(batch: DBatch, x: Tensor, c: Tensor | None) -> Tensor:
     """(N, features) gradient of each logit w.r.t. its own input (of class ``c`` for a
     conditional D), kept differentiable."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(_logits(batch.critic, x, c).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(with_labels(batch.critic, x, c).sum(), x, create_graph=True)
     return grad.flatten(1)
 
 
@@ -175,8 +171,8 @@ def balanced_consistency(batch: DBatch, cfg: BCRConfig) -> Tensor:
         if lam > 0:
             view = critic.augment(images.detach())
             shifted = flip_translate(view, cfg.translate)
-            total = total + lam * (_logits(critic.judge, view, c)
-                                   - _logits(critic.judge, shifted, c)).square().mean()
+            total = total + lam * (with_labels(critic.judge, view, c)
+                                   - with_labels(critic.judge, shifted, c)).square().mean()
     return total
 
 

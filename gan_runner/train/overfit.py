@@ -31,7 +31,13 @@ from gan_runner.augment.controller import r_v
 from gan_runner.config.schema import TrainConfig
 from gan_runner.data.datasets import DATASETS, RealData
 from gan_runner.data.images import ImageSet, heldout_indices
-from gan_runner.models.base import generate, num_classes, sample_classes, sample_latents
+from gan_runner.models.base import (
+    generate,
+    num_classes,
+    sample_classes,
+    sample_latents,
+    with_labels,
+)
 
 
 def heldout_set(dataset_cfg: Any) -> RealData | None:
@@ -81,7 +87,7 @@ class OverfitProbe:
             z = sample_latents(G, len(self.heldout), latents, self.device)
             c = sample_classes(G, len(self.heldout), latents, self.device,
                                self.train.spec.class_counts)
-            fake = torch.cat([_judge(D, generate(G, z[part], c=_part(c, part)), _part(c, part))
+            fake = torch.cat([with_labels(D, generate(G, z[part], c=_part(c, part)), _part(c, part))
                               for part in _parts(len(z), self.batch_size)])
         return {"augment/rv": r_v(train, heldout, fake)}
 
@@ -89,7 +95,7 @@ class OverfitProbe:
         """A conditional D judges each image as its own class (an unconditional one ignores
         the labels it is not handed)."""
         labels = data.labels if num_classes(D) else None
-        return torch.cat([_judge(D, data.batch(chunk).to(self.device),
+        return torch.cat([with_labels(D, data.batch(chunk).to(self.device),
                                  None if labels is None else labels[chunk].to(self.device))
                           for chunk in indices.split(self.batch_size)])
 
@@ -101,9 +107,6 @@ def _parts(count: int, size: int) -> list[slice]:
 def _part(c: Tensor | None, part: slice) -> Tensor | None:
     return None if c is None else c[part]
 
-
-def _judge(D: nn.Module, x: Tensor, c: Tensor | None) -> Tensor:
-    return D(x) if c is None else D(x, c)
 
 
 def overfit_probe(cfg: TrainConfig, data: RealData, device: torch.device

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from gan_runner.augment.base import DAugment
 from gan_runner.core.errors import UserError
+from gan_runner.models.base import with_labels
 from gan_runner.models.conditioning import LatentCodes
 from gan_runner.objectives.auxiliary import class_cross_entropy, information_loss
 from gan_runner.objectives.base import AdversarialLoss, DBatch, GBatch, Regularizer
@@ -96,21 +97,17 @@ class AugmentedCritic:
 
     def judge(self, images: Tensor, c: Tensor | None = None) -> Tensor:
         """D's logits of images that were already augmented (instance noise still applies)."""
-        return _call(self.D, instance_noise(images, self.noise_std), c)
+        return with_labels(self.D, instance_noise(images, self.noise_std), c)
 
     def main(self, images: Tensor, c: Tensor | None = None) -> Tensor:
         D = self.D if self.fast_D is None else self.fast_D
-        return _call(D, instance_noise(self.augment(images), self.noise_std), c)
+        return with_labels(D, instance_noise(self.augment(images), self.noise_std), c)
 
     def packed(self, images: Tensor, c: Tensor | None = None) -> Tensor:
         """The logit and D's auxiliary heads from one trunk pass, as columns of one tensor
         (the layout of ``Conditional.heads``): tasks pass tensors, and slice this one."""
         logits, heads = self.D.heads(instance_noise(self.augment(images), self.noise_std), c)
         return torch.cat([logits[:, None].float(), *(v.float() for v in heads.values())], 1)
-
-
-def _call(net: nn.Module, x: Tensor, c: Tensor | None) -> Tensor:
-    return net(x) if c is None else net(x, c)
 
 
 @dataclass(frozen=True)
@@ -160,7 +157,7 @@ class StepParts:
 def _fake(G: nn.Module, with_grad: bool) -> Callable[..., Tensor]:
     def generate(z: Tensor, c: Tensor | None = None) -> Tensor:
         with torch.set_grad_enabled(with_grad):
-            return _call(G, z, c)
+            return with_labels(G, z, c)
     return generate
 
 
