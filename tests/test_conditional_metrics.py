@@ -64,6 +64,13 @@ def test_class_accuracy_is_the_share_of_fakes_classified_as_their_label():
                           {"logits": logits, "labels": np.array([0, 1, 2, 0, 0, 3])})
     assert values["class_accuracy"] == pytest.approx(4 / 6)
     assert ctx.notes["classifier_real_accuracy"] == 0.5
+    assert ctx.notes["accuracy_per_class"] == [0.6667, 1.0, 1.0, 0.0]
+
+
+def test_a_class_no_fake_was_drawn_for_has_no_accuracy_rather_than_zero():
+    _, ctx = compute("class_accuracy", {"logits": np.eye(3)[[0]]},
+                     {"logits": np.eye(3)[[0, 2]], "labels": np.array([0, 2])})
+    assert ctx.notes["accuracy_per_class"] == [1.0, None, 1.0]
 
 
 def test_a_class_without_samples_is_one_line():
@@ -129,5 +136,8 @@ def test_a_conditional_run_reports_intra_fid_class_accuracy_and_each_classes_fid
     text = (tmp_path / "runs" / "report" / "report.md").read_text()
     assert "intra-FID best" in text and "class accuracy best" in text
     assert "# Per-class FID (last evaluation)" in text and "class 9" in text
-    assert "Per-class FID" in (tmp_path / "runs" / "report" / "report.html").read_text()
+    assert "# Per-class accuracy of the fakes (last evaluation)" in text
+    page = (tmp_path / "runs" / "report" / "report.html").read_text()
+    assert "Per-class FID" in page and "Per-class accuracy of the fakes" in page
+    assert len(final["accuracy_per_class"]) == 10
     assert report.runs

@@ -52,13 +52,14 @@ class HeadedD(nn.Module):
         return self.heads(x, c)[0]
 
 
-def acgan_parts(regs: dict[str, RegularizerConfig] | None = None) -> StepParts:
+def acgan_parts(regs: dict[str, RegularizerConfig] | None = None, fakes: bool = True
+                ) -> StepParts:
     D = HeadedD()
     return StepParts(LabelledG(), AugmentedCritic(D, DAugment()),
                      LOSSES.get("ns")(LossConfig()),
                      [REGULARIZERS.get(n)(n, c) for n, c in (regs or {}).items()],
                      batch_size=4, conditional=Conditional(labelled=True, num_classes=K,
-                                                           acgan_weight=0.5))
+                                                           acgan_weight=0.5, acgan_fakes=fakes))
 
 
 def by_name(phases):
@@ -100,6 +101,20 @@ def test_one_trunk_pass_gives_the_logit_and_the_class_head_to_their_tasks():
                 + class_cross_entropy(env["fake_class_logits"], c))
     assert torch.allclose(env["acgan_D"], expected)
     assert torch.allclose(loss, env["d_loss"] + 0.5 * expected)
+
+
+def test_acgan_fakes_false_trains_ds_classifier_on_the_real_labels_only():
+    D_main = by_name(build_phases(acgan_parts(fakes=False)))["D_main"]
+    acgan_D = next(t for t in D_main.tasks if t.name == "acgan_D")
+    assert acgan_D.inputs == ("real_class_logits", "real_c")
+    real_c = torch.tensor([0, 1, 2, 0])
+    loss, env = run(D_main, {"real": torch.randn(4, 2), "real_c": real_c,
+                             "z": torch.randn(4, 2), "c": torch.tensor([2, 2, 1, 0])})
+    expected = class_cross_entropy(env["real_class_logits"], real_c)
+    assert torch.allclose(env["acgan_D"], expected)
+    assert torch.allclose(loss, env["d_loss"] + 0.5 * expected)
+    G_main = by_name(build_phases(acgan_parts(fakes=False)))["G_main"]
+    assert G_main.terms == {"g_loss": 1.0, "acgan_G": 0.5}  # G still answers the classifier
 
 
 def test_a_conditional_penalty_sees_the_labels_of_its_samples():

@@ -76,6 +76,7 @@ def test_every_result_records_how_it_was_computed(tmp_path):
     assert results["features"] == "toy" and results["features_sha256"] == "none"
     assert results["num_fakes"] == 2000 and results["num_reals"] == 4000
     assert results["resize"] == "none" and results["psi"] == 1.0
+    assert results["extraction"] == "reference"  # the toy extractor has no fast path
     assert "toy_ring8" in results["real_data"]
     key = json.loads(Path(results["real_stats"]).with_suffix(".json").read_text())
     assert key["count"] == 4000 and key["extractor"] == "toy"

@@ -1,6 +1,6 @@
 """The real-feature cache is keyed on everything that makes the features (issue 19): a
-change of channels or of a folder's images computes them anew. (The precision/recall boundary
-rule is in test_metric_formulas.py.)"""
+change of channels, of a folder's images or of the extraction path computes them anew. (The
+precision/recall boundary rule is in test_metric_formulas.py.)"""
 
 from __future__ import annotations
 
@@ -41,3 +41,16 @@ def test_replaced_images_with_the_same_count_get_new_real_features(tmp_path):
     write_folder(folder, seed=1)  # the same names and count, other pixels
     os.utime(folder / "0.png", ns=(1, 1))  # even a copy that keeps sizes changes the time
     assert folder_key(folder) != before
+
+
+def test_features_of_the_fast_path_are_cached_apart_from_the_reference_paths(tmp_path):
+    """The fast path's features differ from the reference path's by rounding (1e-5), so a
+    cache made by one is not the other's; an extractor without a fast path keeps one key."""
+    data = image_folder_set(ImageDatasetConfig(name="image_folder", fit="resize", resolution=16,
+                                               root=str(write_folder(tmp_path / "images", 0))))
+    reference = stats_key(data, 4, build_extractor("toy"))
+    assert stats_key(data, 4, build_extractor("toy").use_fast_path()) == reference
+    with_fast_path = build_extractor("toy")
+    with_fast_path.has_fast_path = True
+    assert with_fast_path.use_fast_path().extraction == "fast"
+    assert stats_key(data, 4, with_fast_path) == {**reference, "extraction": "fast"}

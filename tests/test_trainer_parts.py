@@ -146,3 +146,26 @@ def test_the_start_lines_give_the_parameter_counts(make_trainer, caplog):
                                                                     trainer.state.D)]
     assert f"G: {counts[0]:,} parameters, D: {counts[1]:,} parameters" in caplog.text
     assert torch.is_tensor(trainer.recorder.grid_z)
+
+
+def conditioning_section(**changes) -> dict:
+    from dataclasses import asdict
+
+    from gan_runner.models.conditioning import ConditioningConfig
+
+    return {**asdict(ConditioningConfig(name="acgan", d="acgan")), **changes}
+
+
+def test_a_checkpoint_from_before_an_option_existed_resumes_as_that_options_default(tmp_path):
+    """Files written before ``conditioning.acgan_fakes`` behaved as its default (true), so a
+    run resumed after the upgrade is the same run; a changed value is still refused."""
+    from gan_runner.core.errors import UserError
+    from gan_runner.train.resume import check_compatible
+
+    ours = {"conditioning": conditioning_section()}
+    older = conditioning_section()
+    del older["acgan_fakes"]
+    check_compatible(tmp_path / "ckpt.pt", {"conditioning": older}, ours)
+    with pytest.raises(UserError, match=r"conditioning\.acgan_fakes: False in the checkpoint"):
+        check_compatible(tmp_path / "ckpt.pt",
+                         {"conditioning": conditioning_section(acgan_fakes=False)}, ours)

@@ -121,27 +121,36 @@ def _translate2d(tx: Tensor, ty: Tensor) -> Tensor:
     return _affine2d(one, zero, zero, one, tx, ty)
 
 
-def _filter_matrix(index: Tensor, taps: tuple[float, ...], like: Tensor) -> Tensor:
-    """The matrix of taps[index] (0 where index is outside the filter), in ``like``'s dtype:
-    a 1-D filter along an axis as a matrix product, which stays cheap to differentiate twice
-    (R1 differentiates D's input gradient through the pipe)."""
-    bank = torch.tensor(taps, dtype=torch.float64, device=like.device)
+def _filter_matrix(index: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """The float64 matrix of taps[index] (0 where index is outside the filter): a 1-D filter
+    along an axis as a matrix product, which stays cheap to differentiate twice (R1
+    differentiates D's input gradient through the pipe; convolutions were 11x slower so)."""
+    bank = torch.tensor(taps, dtype=torch.float64, device=index.device)
     inside = (index >= 0) & (index < len(taps))
-    return torch.where(inside, bank[index.clamp(0, len(taps) - 1)], 0.0).to(like.dtype)
+    return torch.where(inside, bank[index.clamp(0, len(taps) - 1)], 0.0)
 
 
-def _upsample2x(x: Tensor, taps: tuple[float, ...]) -> Tensor:
-    """Zero insertion and the low-pass along both axes, with gain 2 per axis to keep the mean:
-    along an axis of n pixels u[q] = 2 sum_p x[p] taps[q - 2p + 5] (12 taps), which the
-    reference places at input pixel q / 2. Only q = 5 .. 2n - 6 are made, the outputs that see
-    no pixel beyond the input (so that nothing beyond it darkens them); they keep the centre."""
-    offset = len(taps) // 2 - 1
+def _mirrored_upsample_matrix(n: int, taps: tuple[float, ...], like: Tensor) -> Tensor:
+    """Along an axis of n pixels: the mirror padding by n - 1 on each side, zero insertion and
+    the low-pass with gain 2 (to keep the mean), as one (6n - 14, n) matrix in ``like``'s
+    dtype. Of the padded axis' m = 3n - 2 pixels the low-pass makes u[q] = 2 sum_p pad[p]
+    taps[q - 2p + 5] (12 taps), which the reference places at padded pixel q / 2, for
+    q = 5 .. 2m - 6 only: the outputs that see nothing beyond the padding, so that nothing
+    darkens them; they keep the centre. Folding the padding in makes the products act on the
+    image itself: 1.7x faster through the double backward than padding first."""
+    offset, m = len(taps) // 2 - 1, 3 * n - 2
+    q = torch.arange(offset, 2 * m - offset, device=like.device).view(-1, 1)
+    upsample = 2 * _filter_matrix(q - 2 * torch.arange(m, device=like.device) + offset, taps)
+    source = (torch.arange(m, device=like.device) - (n - 1)).abs()  # F.pad's "reflect"
+    source = torch.where(source > n - 1, 2 * (n - 1) - source, source)
+    # a comparison, not F.one_hot, which checks the indices on the host (a sync)
+    mirror = (source.view(-1, 1) == torch.arange(n, device=like.device)).to(torch.float64)
+    return (upsample @ mirror).to(like.dtype)
 
-    def matrix(n: int) -> Tensor:
-        q = torch.arange(offset, 2 * n - offset, device=x.device).view(-1, 1)
-        return 2 * _filter_matrix(q - 2 * torch.arange(n, device=x.device) + offset, taps, x)
 
-    return matrix(x.shape[-2]) @ x @ matrix(x.shape[-1]).T
+def _mirrored_upsample2x(x: Tensor, taps: tuple[float, ...]) -> Tensor:
+    return (_mirrored_upsample_matrix(x.shape[-2], taps, x) @ x
+            @ _mirrored_upsample_matrix(x.shape[-1], taps, x).T)
 
 
 def _downsample2x(v: Tensor, taps: tuple[float, ...]) -> Tensor:
@@ -150,7 +159,7 @@ def _downsample2x(v: Tensor, taps: tuple[float, ...]) -> Tensor:
     and then downsampling gives the image back."""
     def matrix(m: int) -> Tensor:
         s = torch.arange((m - len(taps)) // 2, device=v.device).view(-1, 1)
-        return _filter_matrix(torch.arange(m, device=v.device) - 2 * s - 1, taps, v)
+        return _filter_matrix(torch.arange(m, device=v.device) - 2 * s - 1, taps).to(v.dtype)
 
     return matrix(v.shape[-2]) @ v @ matrix(v.shape[-1]).T
 
@@ -169,8 +178,7 @@ def warp(x: Tensor, inverse: Tensor, taps: tuple[float, ...] = GEOMETRIC_FILTER)
     """
     n, _, h, w = x.shape
     extra = len(taps) // 4  # output pixels made beyond each border for the low-pass (3)
-    padded = F.pad(x, [w - 1, w - 1, h - 1, h - 1], mode="reflect")
-    up = _upsample2x(padded, taps)  # centred where the padded image is
+    up = _mirrored_upsample2x(x, taps)  # centred where the image is
     # the 2x output grid's pixel centres in output pixel units about the image centre
     ys, xs = torch.meshgrid((torch.arange(2 * (h + 2 * extra), device=x.device) + 1) / 2
                             - (h / 2 + extra),

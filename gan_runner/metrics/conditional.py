@@ -6,8 +6,9 @@ images of a class and the fakes generated with that label, in the evaluation's m
 space; each class's FID goes into the row's provenance (``fid_per_class``), which gan-eval
 prints and gan-report tabulates. ``class_accuracy`` is the share of fakes that the domain
 classifier (the extractor's logits: the shipped Fashion-MNIST classifier, or any extractor
-with a classifier) assigns to their label. Fakes are drawn with labels in the proportion of
-the real ones (``Evaluator.fake_batches``), so every class has its share of samples.
+with a classifier) assigns to their label, overall and per class (``accuracy_per_class``).
+Fakes are drawn with labels in the proportion of the real ones (``Evaluator.fake_batches``),
+so every class has its share of samples.
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ def intra_fid_metric(real: Outputs, fake: Outputs, context: MetricContext) -> di
 def class_accuracy_metric(real: Outputs, fake: Outputs, context: MetricContext
                           ) -> dict[str, float]:
     labels = _labels(fake, "fake", "class_accuracy")
-    predicted = fake["logits"].argmax(axis=1)
+    right = fake["logits"].argmax(axis=1) == labels
     # the classifier's own accuracy on the real images: the ceiling the fakes are read against
     real_labels = real.get("labels")
     if real_labels is not None:
         context.note(classifier_real_accuracy=round(float(
             (real["logits"].argmax(axis=1) == real_labels).mean()), 4))
-    return {"class_accuracy": float((predicted == labels).mean())}
+    # which classes the generator gets wrong (None: no fake of that class was drawn)
+    context.note(accuracy_per_class=[round(float(right[labels == k].mean()), 4)
+                                     if (labels == k).any() else None
+                                     for k in range(int(labels.max()) + 1)])
+    return {"class_accuracy": float(right.mean())}

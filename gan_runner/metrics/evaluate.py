@@ -152,9 +152,7 @@ class Evaluator:
         extractor = build_extractor(space, inception_weights=cfg.inception_weights,
                                     resize=cfg.resize, cache_dir=cfg.cache_dir,
                                     weights=dict(cfg.weights)).to(self.device).eval()
-        if cfg.fast_extraction and extractor.fast_layout:
-            extractor = extractor.to(memory_format=torch.channels_last)
-        return extractor
+        return extractor.use_fast_path() if cfg.fast_extraction else extractor
 
     def _use_stats_file(self, path: str) -> None:
         """The real side of FID from mu/sigma: only metrics that need nothing else may run."""
@@ -237,7 +235,8 @@ class Evaluator:
         first = next(iter(real.values()), {}).get("features")
         row: dict[str, Any] = {
             "features": self.main, "features_sha256": main.sha256 if main else None,
-            "resize": main.resize if main else None, "real_data": self.real.description,
+            "resize": main.resize if main else None,
+            "extraction": main.extraction if main else None, "real_data": self.real.description,
             "num_reals": len(first) if first is not None else (
                 self.stats_file.count if self.stats_file else None),
             "num_fakes": num_fakes,

@@ -71,10 +71,10 @@ def cache_root(configured: str | None) -> Path:
 
 
 def stats_key(data: RealData, count: int, extractor: FeatureExtractor) -> dict[str, Any]:
-    layout = {"layout": "channels_last"} if extractor.channels_last else {}
+    path = {"extraction": "fast"} if extractor.fast else {}
     return {"dataset": data.description, "count": count, "extractor": extractor.name,
             "extractor_sha256": extractor.sha256, "resize": extractor.resize,
-            "version": CACHE_VERSION, **layout}
+            "version": CACHE_VERSION, **path}
 
 
 def extractor_input(data: RealData, indices: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,9 @@ class ConditioningConfig:
     d: str = "none"  # none | concat | projection | acgan
     embed_dim: int = 0  # concat: a learned label embedding of this size; 0: a one-hot label
     acgan_weight: float = 1.0  # the auxiliary classifier's cross-entropy, for D and for G
+    # D's classifier also learns the fakes' sampled labels (Odena et al.); false: real images
+    # only, so that G cannot satisfy it with cues D learnt from fakes
+    acgan_fakes: bool = True
     categorical: list[int] = field(default_factory=list)  # InfoGAN: each categorical code's size
     continuous: int = 0  # InfoGAN: how many continuous codes, uniform in [-1, 1]
     info_weight: float = 1.0  # InfoGAN: lambda of the mutual-information term

@@ -45,4 +45,4 @@ def build_conditional(cfg: TrainConfig, G: nn.Module) -> Conditional | None:
     cond = cfg.conditioning
     return Conditional(labelled=classes > 0, num_classes=classes,
                        acgan_weight=cond.acgan_weight if cond.d == "acgan" else None,
-                       codes=codes, info_weight=cond.info_weight)
+                       acgan_fakes=cond.acgan_fakes, codes=codes, info_weight=cond.info_weight)

@@ -115,12 +115,14 @@ class Conditional:
     """What the phases need to know of a conditional run (None in ``StepParts``: a GAN).
 
     ``labelled``: G and D are told class labels, so the tasks read ``c`` (the fakes' sampled
-    labels) and ``real_c``; ``acgan_weight``: D has a class head (ACGAN); ``codes``: G's
+    labels) and ``real_c``; ``acgan_weight``: D has a class head (ACGAN), trained on the fakes'
+    labels too when ``acgan_fakes``; ``codes``: G's
     latent carries InfoGAN codes, which D's Q head recovers (weight ``info_weight``)."""
 
     labelled: bool = False
     num_classes: int = 0
     acgan_weight: float | None = None
+    acgan_fakes: bool = True
     codes: LatentCodes | None = None
     info_weight: float = 1.0
 
@@ -190,10 +192,12 @@ def _auxiliary(parts: StepParts, side: str) -> tuple[list[Task], dict[str, float
         return [], {}
     tasks, terms = [], {}
     if cond.acgan_weight is not None:
-        if side == "D":  # D learns the classes of real images and of the fakes' labels
+        if side == "D" and cond.acgan_fakes:  # the classes of real images and fakes' labels
             tasks.append(Task("acgan_D", ("real_class_logits", "real_c", "fake_class_logits", "c"),
                               lambda r, rc, f, fc: class_cross_entropy(r, rc)
                               + class_cross_entropy(f, fc)))
+        elif side == "D":
+            tasks.append(Task("acgan_D", ("real_class_logits", "real_c"), class_cross_entropy))
         else:  # G makes fakes that D classifies as their labels
             tasks.append(Task("acgan_G", ("fake_class_logits", "c"), class_cross_entropy))
         terms[tasks[-1].name] = cond.acgan_weight

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gan_runner.core.errors import UserError
 from gan_runner.core.spec import DataSpec
-from gan_runner.models.base import num_classes
+from gan_runner.models.base import MODELS, num_classes
+from gan_runner.models.conditioning import CONDITIONINGS
 from gan_runner.storage.checkpoint import list_checkpoints
 from gan_runner.storage.run_checkpoint import RunCheckpoint, latest_run_checkpoint
 from gan_runner.train import distributed
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 
 COMPATIBLE = {"model": None, "dataset": ("name", "resolution", "channels"),
               "conditioning": None}
+SCHEMAS = {"model": MODELS, "conditioning": CONDITIONINGS}  # sections compared key by key
 
 
 def find_checkpoint(choice: str | None, folder: Path, device: torch.device
@@ -44,11 +48,14 @@ def find_checkpoint(choice: str | None, folder: Path, device: torch.device
 
 
 def check_compatible(path: Path, theirs: dict[str, Any], ours: dict[str, Any]) -> None:
-    """One line naming every option that differs between the checkpoint's run and this one."""
+    """One line naming every option that differs between the checkpoint's run and this one.
+    An option added since the checkpoint was written counts at its default, which is how
+    that run behaved (``conditioning.acgan_fakes``, say), so an upgrade does not refuse it."""
     for section, keys in COMPATIBLE.items():
         if section not in theirs and ours.get(section, {}).get("name", "none") == "none":
             continue  # written before the section existed, by a run that did not use it
-        a, b = (_pick(c.get(section, {}), keys) for c in (theirs, ours))
+        stored = _with_defaults(section, theirs.get(section, {}))
+        a, b = (_pick(c, keys) for c in (stored, ours.get(section, {})))
         if a != b:
             changed = ", ".join(f"{section}.{key}: {a.get(key)} in the checkpoint, "
                                 f"{b.get(key)} now"
@@ -85,6 +92,20 @@ def resume(state: TrainState, found: tuple[Path, RunCheckpoint], config: dict[st
     distributed.own_random_state(world, seed, state.nimg, checkpoint.rank_rng)
     log.info("resumed from %s at %.1f kimg", path, state.kimg)
     return path
+
+
+def _with_defaults(section: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the fields its schema has gained since at their defaults; as stored
+    when the schema is unknown (another version's component name, or a section without
+    one): the comparison then names what differs."""
+    registry = SCHEMAS.get(section)
+    if registry is None or stored.get("name") not in registry:
+        return stored
+    schema = OmegaConf.structured(registry.entry(stored["name"]).schema)
+    try:
+        return OmegaConf.to_container(OmegaConf.merge(schema, stored))  # type: ignore[return-value]
+    except OmegaConfBaseException:  # a value the schema no longer takes
+        return stored
 
 
 def _pick(section: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any]:

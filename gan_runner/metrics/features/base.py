@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -23,13 +24,14 @@ class FeatureExtractor(nn.Module):
     ``logits`` is present only when ``num_classes`` is set (Inception Score needs it). The
     extractor is frozen and in eval mode from construction: metrics must never train it.
 
-    ``fast_layout``: the large ImageNet CNNs run 1.5x faster channels_last (CPU, measured on
-    Inception; more on CUDA) with features within 1e-4 of the reference layout; the evaluator
-    uses it for them when ``metrics.fast_extraction`` (the default). The small Fashion-MNIST
-    CNN keeps its layout, so the default experiment's numbers do not move.
+    ``has_fast_path``: the large ImageNet networks have a faster path with features within
+    1e-4 of the reference one: channels_last (1.5x on the CPU for Inception; more on CUDA) and
+    the resize and normalization as matrix products (``resize_tf1_bilinear_fused``). The
+    evaluator takes it (``use_fast_path``) when ``metrics.fast_extraction`` (the default). The
+    small Fashion-MNIST CNN has none, so the default experiment's numbers do not move.
     """
 
-    fast_layout = False
+    has_fast_path: ClassVar[bool] = False
 
     def __init__(self, name: str, sha256: str, resize: str, feature_dim: int,
                  num_classes: int | None) -> None:
@@ -39,6 +41,20 @@ class FeatureExtractor(nn.Module):
         self.resize = resize
         self.feature_dim = feature_dim
         self.num_classes = num_classes
+        self.fast = False
+
+    def use_fast_path(self) -> FeatureExtractor:
+        """Switch to the fast path where there is one (features to 1e-4, not bit-identical:
+        the cache key and the provenance say which path made them)."""
+        if self.has_fast_path:
+            self.fast = True
+            self.to(memory_format=torch.channels_last)
+        return self
+
+    @property
+    def extraction(self) -> str:
+        """The path, as the provenance and the real-feature cache key name it."""
+        return "fast" if self.fast else "reference"
 
     def freeze(self) -> None:
         """Called by subclasses once their layers exist."""
@@ -46,16 +62,8 @@ class FeatureExtractor(nn.Module):
         self.eval()
 
     def in_memory_format(self, x: Tensor) -> Tensor:
-        """``x`` laid out like the extractor's conv weights: channels_last when the evaluator
-        moved the network to it (its fast path on CUDA), unchanged otherwise."""
-        if self.channels_last:
-            return x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    @property
-    def channels_last(self) -> bool:
-        weight = next((p for p in self.parameters() if p.dim() == 4 and p.shape[-1] > 1), None)
-        return weight is not None and weight.is_contiguous(memory_format=torch.channels_last)
+        """``x`` laid out like the extractor's conv weights: channels_last on the fast path."""
+        return x.contiguous(memory_format=torch.channels_last) if self.fast else x
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError

@@ -64,6 +64,41 @@ def resize_tf1_bilinear(x: Tensor, size: int) -> Tensor:
     return x[..., lo, :] + (x[..., hi, :] - x[..., lo, :]) * frac[:, None]
 
 
+def tf1_bilinear_matrix(in_size: int, out_size: int, device: torch.device) -> Tensor:
+    """TF 1.x resize_bilinear along one axis as an (out_size, in_size) matrix: two taps per
+    row, at the same positions and weights as ``resize_tf1_bilinear``."""
+    lo, hi, frac = _tf1_taps(in_size, out_size, device)
+    rows = torch.arange(out_size, device=device)
+    matrix = torch.zeros(out_size, in_size, device=device)
+    matrix.index_put_((rows, lo), 1 - frac, accumulate=True)  # lo == hi at the edge: sums
+    matrix.index_put_((rows, hi), frac, accumulate=True)
+    return matrix
+
+
+def resize_tf1_bilinear_fused(images: Tensor, size: int, scale: Tensor | float,
+                              shift: Tensor | float) -> Tensor:
+    """The fast path's TF 1.x bilinear resize of uint8 (N, C, H, W), then ``x * scale +
+    shift`` (per channel when they are (1, 3, 1, 1): a gray image comes out RGB). Two matrix
+    products and one multiply-add replace four gathers, two lerps and the normalization's
+    passes: on the CPU (2 threads, 50 images to 299 px) 3.4x faster from 64 px, 2x from 256.
+    The products round differently from the lerps: 2.4e-7 apart in the [-1, 1] range.
+
+    The products grow with the input side while the gathers do not: even at 512 px and
+    1.4x slower at 1024 px. So the fast path keeps the gathers above ``size``: ``fused_fits``."""
+    x = images.float()
+    rows = tf1_bilinear_matrix(x.shape[2], size, x.device)
+    cols = tf1_bilinear_matrix(x.shape[3], size, x.device)
+    resized = rows @ (x @ cols.T)
+    return torch.addcmul(torch.as_tensor(shift, device=x.device), resized,
+                         torch.as_tensor(scale, device=x.device))
+
+
+def fused_fits(images: Tensor, size: int) -> bool:
+    """Whether the fused resize is the faster one: upsampling or equal sizes (every GAN
+    resolution up to ``size``)."""
+    return max(images.shape[2], images.shape[3]) <= size
+
+
 def resize_pil_bicubic(images: Tensor, size: int) -> Tensor:
     """clean-fid's resize of uint8 (N, C, H, W): PIL bicubic on float ('F' mode) channels,
     clipped to [0, 255]. PIL runs on the CPU, so this mode costs CPU time on any device."""
@@ -87,7 +122,15 @@ def _torch_bilinear(images: Tensor) -> Tensor:
     return 2 * x - 1
 
 
-# uint8 (N, C, H, W) -> float32 (N, C, 299, 299) in the network's range, per reference tool
+def _tf_bilinear_fused(images: Tensor) -> Tensor:
+    if not fused_fits(images, INPUT_SIZE):
+        return _tf_bilinear(images)
+    return resize_tf1_bilinear_fused(images, INPUT_SIZE, 1 / 128, -1.0)
+
+
+# uint8 (N, C, H, W) -> float32 (N, C, 299, 299) in the network's range, per reference tool;
+# the fast path replaces a mode by its fused twin where it has one
+FUSED_MODES: dict[str, Callable[[Tensor], Tensor]] = {"tf_bilinear": _tf_bilinear_fused}
 RESIZE_MODES: dict[str, Callable[[Tensor], Tensor]] = {
     "tf_bilinear": _tf_bilinear,
     "clean": _clean,
@@ -252,7 +295,7 @@ class InceptionFID(FeatureExtractor):
     parameter so that the weights file loads unchanged.
     """
 
-    fast_layout = True
+    has_fast_path = True
 
     def __init__(self, state_dict: Mapping[str, Tensor], sha256: str,
                  resize: str = "tf_bilinear") -> None:
@@ -284,7 +327,8 @@ class InceptionFID(FeatureExtractor):
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         check_images(images)
-        x = RESIZE_MODES[self.resize](images).expand(-1, 3, -1, -1)  # gray -> RGB
+        modes = {**RESIZE_MODES, **FUSED_MODES} if self.fast else RESIZE_MODES
+        x = modes[self.resize](images).expand(-1, 3, -1, -1)  # gray -> RGB
         x = self.in_memory_format(x)
         x = _chain(x, self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3, _reduce_pool,
                    self.Conv2d_3b_1x1, self.Conv2d_4a_3x3, _reduce_pool,

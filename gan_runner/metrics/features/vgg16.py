@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 import torchvision
 from torch import Tensor
 
@@ -23,7 +24,11 @@ from gan_runner.metrics.features.base import (
     FeatureExtractor,
     check_images,
 )
-from gan_runner.metrics.features.inception import resize_tf1_bilinear
+from gan_runner.metrics.features.inception import (
+    fused_fits,
+    resize_tf1_bilinear,
+    resize_tf1_bilinear_fused,
+)
 from gan_runner.metrics.features.weights import load_state_dict, locate_weights
 
 INPUT_SIZE = 224
@@ -36,13 +41,16 @@ HINT = ("download vgg16-397923af.pth (torchvision's ImageNet VGG-16) yourself an
         "metrics.weights.vgg16=PATH")
 
 
-def imagenet_input(images: Tensor, size: int) -> Tensor:
+def imagenet_input(images: Tensor, size: int, fused: bool = False) -> Tensor:
     """uint8 (N, C, H, W) -> float (N, 3, size, size): TF1 bilinear resize on 0-255 values,
-    then ImageNet normalization, as torch-fidelity feeds VGG-16 and DINOv2."""
+    then ImageNet normalization, as torch-fidelity feeds VGG-16 and DINOv2; ``fused``: the
+    fast path's resize and normalization in one (features to 1e-4), where it is faster."""
     check_images(images)
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255
+    if fused and fused_fits(images, size):
+        return resize_tf1_bilinear_fused(images, size, 1 / std, -mean / std)
     x = resize_tf1_bilinear(images.float(), size).expand(-1, 3, -1, -1)
-    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
-    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
     return (x - mean) / std
 
 
@@ -50,7 +58,7 @@ class VGG16Features(FeatureExtractor):
     """torchvision's VGG-16 up to fc2 and its ReLU: ``features`` (N, 4096); no classifier
     output is kept (IS is Inception's)."""
 
-    fast_layout = True
+    has_fast_path = True
 
     def __init__(self, state_dict: Mapping[str, Tensor], sha256: str) -> None:
         super().__init__("vgg16", sha256, resize=f"tf_bilinear_{INPUT_SIZE}", feature_dim=4096,
@@ -65,7 +73,7 @@ class VGG16Features(FeatureExtractor):
         self.freeze()
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        x = self.in_memory_format(imagenet_input(images, INPUT_SIZE))
+        x = self.in_memory_format(imagenet_input(images, INPUT_SIZE, self.fast))
         return {"features": self.net(x)}
 
 

@@ -42,17 +42,29 @@ def download(url: str, target: Path, sha256: str,
           folder_option="set metrics.cache_dir or $GAN_RUNNER_CACHE to a writable folder")
 
 
+def hub_copy(name: str) -> Path:
+    """Where torch.hub keeps a downloaded file: torchvision's VGG-16, pytorch-fid's Inception
+    and the DINOv2 checkpoint that torch-fidelity and dgm-eval load all land there."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
 def locate_weights(path: str | None, cache_dir: str | None, url: str, sha256: str,
                    setting: str, hint: str) -> tuple[Path, str]:
     """A weights file and its SHA-256: ``path`` (the config's ``setting``) if given, else the
-    cached copy, else a verified download into the cache."""
+    cached copy, else torch.hub's copy if it has the expected bytes (a file another tool
+    fetched is not fetched again; one that differs is not ours to judge, and is passed over),
+    else a verified download into the cache."""
     if path:
         explicit = Path(path).expanduser()
         if not explicit.is_file():
             raise UserError(f"{setting}={path} is not a file", hint)
         return explicit, file_sha256(explicit)
-    cached = cache_base(cache_dir) / "weights" / url.rsplit("/", 1)[-1]
+    name = url.rsplit("/", 1)[-1]
+    cached = cache_base(cache_dir) / "weights" / name
     if not cached.is_file():
+        hub = hub_copy(name)
+        if hub.is_file() and file_sha256(hub) == sha256:
+            return hub, sha256
         download(url, cached, sha256, setting)
     elif (found := file_sha256(cached)) != sha256:
         raise UserError(f"the cached weights {cached} have sha256 {found}, expected "

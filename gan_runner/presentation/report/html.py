@@ -12,7 +12,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ def _text(value: Any) -> str:
 
 def write_html(path: Path, title: str, runs: Sequence[Run], labels: Sequence[str],
                table: Table, charts: Sequence[Path],
-               per_class: tuple[Table, list[Run]] | None = None) -> None:
+               per_class: Mapping[str, tuple[Table, list[Run]]] | None = None) -> None:
     """The page: the table, the charts (the PNGs just written), each run's last sample grid,
     then each run's command and provenance."""
     chart_html = "".join(figure(p.read_bytes(), p.stem, p.stem) for p in charts)
@@ -177,8 +177,8 @@ def write_html(path: Path, title: str, runs: Sequence[Run], labels: Sequence[str
         f"<h1>{esc(title)}</h1>",
         "<p>Written by gan-report. Click a column's name to sort by it (again: reversed).</p>",
         "<h2>Runs</h2>", table_html(table, runs),
-        *(["<h2>Per-class FID (last evaluation)</h2>", table_html(*per_class)]
-          if per_class is not None else []),
+        *(part for heading, tables in (per_class or {}).items()
+          for part in (f"<h2>{esc(heading)}</h2>", table_html(*tables))),
         *(["<h2>Charts</h2>", f'<div class="charts">{chart_html}</div>'] if charts else []),
         *(["<h2>Last samples</h2>", f'<div class="grids">{"".join(grids)}</div>']
           if grids else []),

@@ -10,7 +10,13 @@ from gan_runner.core.errors import UserError
 from gan_runner.presentation.report.charts import SHEET, draw_charts
 from gan_runner.presentation.report.html import write_html
 from gan_runner.presentation.report.runs import Run, load_runs
-from gan_runner.presentation.report.table import Table, build_table, label, per_class_table
+from gan_runner.presentation.report.table import (
+    PER_CLASS,
+    Table,
+    build_table,
+    label,
+    per_class_table,
+)
 from gan_runner.presentation.report.write import markdown, write_csv
 
 
@@ -33,9 +39,10 @@ def make_report(root: Path, out: Path | None = None) -> Report:
         out.mkdir(parents=True, exist_ok=True)
         pictures = draw_charts(runs, labels, table.metrics, out)
         text = markdown(table, title, [p.name for p in pictures])
-        per_class = per_class_table(runs)
-        if per_class is not None:
-            text += "\n" + markdown(per_class[0], "Per-class FID (last evaluation)", [])
+        per_class = {PER_CLASS[key]: found for key in PER_CLASS
+                     if (found := per_class_table(runs, key)) is not None}
+        for heading, (class_table, _) in per_class.items():
+            text += "\n" + markdown(class_table, heading, [])
         (out / "report.md").write_text(text, encoding="utf-8")
         write_csv(table, out / "report.csv")
         charts = [p for p in pictures if p.name != SHEET]  # the page shows each grid itself

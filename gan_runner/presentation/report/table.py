@@ -73,18 +73,24 @@ def build_table(runs: Sequence[Run]) -> Table:
     return Table(columns, [run_row(run, options, metrics) for run in runs], options, metrics)
 
 
-def per_class_table(runs: Sequence[Run]) -> tuple[Table, list[Run]] | None:
-    """Each conditional run's FID per class (its last evaluation with ``intra_fid``), with the
-    runs it has rows for; None when no run has one."""
+# the per-class lists a conditional evaluation notes, with the title of each one's table
+PER_CLASS = {"fid_per_class": "Per-class FID (last evaluation)",
+             "accuracy_per_class": "Per-class accuracy of the fakes (last evaluation)"}
+
+
+def per_class_table(runs: Sequence[Run], key: str = "fid_per_class"
+                    ) -> tuple[Table, list[Run]] | None:
+    """Each conditional run's ``key`` list (one of ``PER_CLASS``: from its last evaluation
+    that has it), with the runs it has rows for; None when no run has one."""
     chosen = [(run, rows[-1]) for run in runs
-              if (rows := [r for r in run.evaluations if r.get("fid_per_class")])]
+              if (rows := [r for r in run.evaluations if r.get(key)])]
     if not chosen:
         return None
-    classes = max(len(row["fid_per_class"]) for _, row in chosen)
+    classes = max(len(row[key]) for _, row in chosen)
     columns = ["run", "status", *(f"class {k}" for k in range(classes))]
     rows: list[list[Cell]] = [
-        [run.name, run.status, *row["fid_per_class"],
-         *([None] * (classes - len(row["fid_per_class"])))] for run, row in chosen]
+        [run.name, run.status, *row[key], *([None] * (classes - len(row[key])))]
+        for run, row in chosen]
     return Table(columns, rows, [], []), [run for run, _ in chosen]
 
 
