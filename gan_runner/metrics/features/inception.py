@@ -80,7 +80,8 @@ def resize_tf1_bilinear_fused(images: Tensor, size: int, scale: Tensor | float,
     """The fast path's TF 1.x bilinear resize of uint8 (N, C, H, W), then ``x * scale +
     shift`` (per channel when they are (1, 3, 1, 1): a gray image comes out RGB). Two matrix
     products and one multiply-add replace four gathers, two lerps and the normalization's
-    passes: on the CPU (2 threads, 50 images to 299 px) 3.4x faster from 64 px, 2x from 256.
+    passes: on the CPU (2 threads, 50 images to 299 px) 2.7x-3.4x faster from 64 px
+    (``scripts/bench_metrics.py``), 2x from 256.
     The products round differently from the lerps: 2.4e-7 apart in the [-1, 1] range.
 
     The products grow with the input side while the gathers do not: even at 512 px and
